@@ -1,0 +1,34 @@
+# HRM-CodeGen Gate. `make run` starts the app, `make test` runs the tests; both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements.stamp
+HOST ?= 127.0.0.1
+PORT ?= 8501
+MBPP ?= ../shared/data/mbpp/mbpp.jsonl
+
+.PHONY: setup run test bench bench-exec bench-stats clean
+
+setup: $(STAMP)
+
+# Re-installs only when requirements.txt changes.
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $(STAMP)
+
+run: setup
+	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT)
+
+test: setup
+	$(PY) -m pytest -q
+
+# Efficiency benchmark of the models (issue 5 fills it); for now the execution engine.
+bench: bench-exec
+
+bench-exec: setup
+	mkdir -p results
+	$(PY) -m core bench-exec --data-path $(MBPP) --out results/bench_exec.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache

