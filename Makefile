@@ -30,5 +30,8 @@ bench-exec: setup
 	mkdir -p results
 	$(PY) -m core bench-exec --data-path $(MBPP) --out results/bench_exec.json
 
+bench-stats: setup
+	$(PY) -m core bench-stats
+
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from core.errors import GateError, UsageError
 
@@ -76,10 +77,10 @@ def _add_runs(sub) -> None:
 
 
 def _cmd_runs(args) -> int:
-    from core.store import DEFAULT_STORE, list_runs
-    runs = list_runs(args.store or DEFAULT_STORE)
+    from core.store import list_runs, store_root
+    runs = list_runs(args.store)
     if not runs:
-        print(f"no runs in {args.store or DEFAULT_STORE}")
+        print(f"no runs in {args.store or store_root()}")
     for r in runs:
         m = r.manifest()
         print(f"{r.run_id:30s} {m.get('kind', '?'):6s} {r.status():12s} {m.get('model', '?')}")
@@ -104,8 +105,119 @@ def _cmd_bench_exec(args) -> int:
     return 0
 
 
+def _add_stats(sub) -> None:
+    p = sub.add_parser("stats", help="paired significance test of two runs (bootstrap CI, permutation p)",
+                       description="Compare candidate A with baseline B task by task: delta pass@k, 95%% CI (paired "
+                                   "bootstrap), two-sided sign-flip permutation p-value, McNemar where n = 1, minimum "
+                                   "detectable effect. A and B are run directories or results.jsonl files.")
+    p.add_argument("--a", required=True, metavar="RUN", help="candidate run (directory or results.jsonl)")
+    p.add_argument("--b", required=True, metavar="RUN", help="baseline run (directory or results.jsonl)")
+    p.add_argument("--k", type=_ks, default=(1,), help="k values, e.g. 1,10 (Holm-adjusted when several)")
+    p.add_argument("--resamples", type=int, default=10_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ci", choices=("percentile", "bca"), default="percentile")
+    p.add_argument("--intersection", action="store_true", help="compare only the tasks both runs have (reported)")
+    p.add_argument("--out", required=True, metavar="FILE", help="where to write stats.json")
+
+
+def _print_comparisons(comparisons, label_a, label_b) -> None:
+    for c in comparisons:
+        holm = f", Holm {c.p_value_holm:.4g}" if c.p_value_holm is not None else ""
+        print(f"pass@{c.k}: {label_a} {c.a:.3f} vs {label_b} {c.b:.3f}; delta {c.delta:+.3f}, "
+              f"95% CI [{c.ci95[0]:+.3f}, {c.ci95[1]:+.3f}], p = {c.p_value:.4g}{holm}; "
+              f"{'superior' if c.superior else 'not shown superior'} ({c.n_tasks} tasks, MDE {c.mde:.3f})")
+        if c.mcnemar:
+            m = c.mcnemar
+            print(f"  McNemar exact: {m['a_only']} tasks only A passes, {m['b_only']} only B, p = {m['p_value']:.4g}")
+
+
+def _cmd_stats(args) -> int:
+    from core.collect import load_counts
+    from core.stats import compare_many, stats_document
+    from core.store import atomic_write_json
+    a, label_a = load_counts(args.a)
+    b, label_b = load_counts(args.b)
+    comparisons = compare_many(a, b, args.k, resamples=args.resamples, seed=args.seed,
+                               intersection=args.intersection, ci_method=args.ci)
+    _print_comparisons(comparisons, label_a, label_b)
+    atomic_write_json(Path(args.out), stats_document(comparisons, label_a, label_b, args.intersection))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _add_collect(sub) -> None:
+    p = sub.add_parser("collect", help="aggregate a run directory into run_summary.json",
+                       description="Aggregates results.jsonl, metrics.jsonl and bench.json into run_summary.json. "
+                                   "--watch follows a running run until its manifest says it ended.")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--watch", action="store_true")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between looks with --watch")
+
+
+def _cmd_collect(args) -> int:
+    from core.collect import collect, watch
+
+    def show(s):
+        ks = ", ".join(f"pass@{k} {v:.3f}" for k, v in s.get("pass_at_k", {}).items())
+        train = s.get("training", {})
+        step = f", step {train['last'].get('step')}" if train else ""
+        print(f"{s['run_id']}: {s['status']}, {s.get('n_samples', 0)} results{step}" + (f", {ks}" if ks else ""),
+              flush=True)
+
+    if args.watch:
+        watch(args.run_dir, args.interval, on_update=show)
+    else:
+        show(collect(args.run_dir))
+    return 0
+
+
+def _add_gate(sub) -> None:
+    p = sub.add_parser("gate", help="KPIs + stats -> SUCCESS | PARTIAL | FAILURE (exit 0 | 3 | 4)",
+                       description="Applies kpis.toml and the decision framework to a candidate and a baseline run "
+                                   "and prints every KPI with target, measured value and whether it held. Exit 0 "
+                                   "SUCCESS, 3 PARTIAL, 4 FAILURE, 2 bad usage. Writes the verdict into stats.json.")
+    p.add_argument("--candidate", required=True, metavar="RUN")
+    p.add_argument("--baseline", required=True, metavar="RUN")
+    p.add_argument("--bench", metavar="FILE", help="bench.json with both models' efficiency figures")
+    p.add_argument("--kpis", metavar="FILE", help="KPI thresholds (default kpis.toml)")
+    p.add_argument("--train-runs", nargs="*", metavar="RUN_DIR", help="training runs whose failures count")
+    p.add_argument("--k", type=_ks, default=(1, 10), help="k values to test (those with enough samples)")
+    p.add_argument("--resamples", type=int, default=10_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--intersection", action="store_true")
+    p.add_argument("--out", metavar="FILE", help="stats.json to write (default: the candidate run's stats.json)")
+
+
+def _cmd_gate(args) -> int:
+    from core.gate import run_gate
+    try:
+        result = run_gate(args.candidate, args.baseline, bench=args.bench, kpis=args.kpis, train_runs=args.train_runs,
+                          ks=args.k, resamples=args.resamples, seed=args.seed, intersection=args.intersection,
+                          out=args.out)
+    except GateError as exc:
+        raise UsageError(str(exc)) from None
+    print(result.text)
+    print(f"wrote {result.stats_path}")
+    return result.verdict.exit_code
+
+
+def _add_bench_stats(sub) -> None:
+    p = sub.add_parser("bench-stats", help="calibrate the significance test by simulation; time it beside scipy")
+    p.add_argument("--sims", type=int, default=2000)
+    p.add_argument("--resamples", type=int, default=2000, help="resamples inside each simulated comparison")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _cmd_bench_stats(args) -> int:
+    from core.calibration import run_bench_stats
+    run_bench_stats(args.sims, args.resamples, args.seed)
+    return 0
+
+
 COMMANDS = {"eval": (_add_eval, _cmd_eval), "runs": (_add_runs, _cmd_runs),
-            "bench-exec": (_add_bench_exec, _cmd_bench_exec)}
+            "bench-exec": (_add_bench_exec, _cmd_bench_exec), "stats": (_add_stats, _cmd_stats),
+            "collect": (_add_collect, _cmd_collect), "gate": (_add_gate, _cmd_gate),
+            "bench-stats": (_add_bench_stats, _cmd_bench_stats)}
 
 
 def build_parser() -> argparse.ArgumentParser:

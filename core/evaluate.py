@@ -18,9 +18,9 @@ from tqdm import tqdm
 
 from core import data, prompts
 from core.errors import SamplesError
-from core.execution import STATUSES, Job, Limits, SandboxPool
+from core.execution import Job, Limits, SandboxPool
 from core.machine import git_commit, machine_info, now_iso, package_versions
-from core.metrics import pass_at_k_table
+from core.collect import summarize_results
 from core.models import parse_spec, load_generator
 from core.store import JsonlAppender, RunDir, atomic_write_json, atomic_write_jsonl, read_jsonl
 
@@ -103,23 +103,6 @@ def _order(dataset: data.Dataset):
     return lambda row: (index[data.task_key(row["task_id"])], row["sample_id"])
 
 
-def summarize(dataset: data.Dataset, results: list[dict], ks) -> dict:
-    counts: dict[str, list[int]] = {}
-    for r in results:
-        nc = counts.setdefault(data.task_key(r["task_id"]), [0, 0])
-        nc[0] += 1
-        nc[1] += bool(r["passed"])
-    by_status = {s: 0 for s in STATUSES}
-    for r in results:
-        by_status[r["status"]] = by_status.get(r["status"], 0) + 1
-    per_task = {k: {"n": n, "c": c} for k, (n, c) in counts.items()}
-    table = pass_at_k_table({k: tuple(v) for k, v in counts.items()}, ks)
-    min_n = min((n for n, _ in counts.values()), default=0)
-    return {"pass_at_k": table, "k_not_reported": [k for k in ks if str(k) not in table],
-            "min_samples_per_task": min_n, "n_tasks": len(counts), "n_samples": len(results),
-            "status_counts": by_status, "per_task": per_task}
-
-
 def run_eval(cfg: EvalConfig) -> dict:
     if (cfg.model is None) == (cfg.samples is None):
         from core.errors import UsageError
@@ -140,11 +123,11 @@ def run_eval(cfg: EvalConfig) -> dict:
     limits = Limits(timeout_s=cfg.timeout)
     protocol = {"prompt": template.name, "n": cfg.n, "temperature": cfg.temperature, "top_p": cfg.top_p,
                 "max_new_tokens": cfg.max_new_tokens, "stop": list(template.stop), "timeout_s": cfg.timeout,
-                "challenge_tests": cfg.challenge_tests, "limits": asdict(limits)}
+                "challenge_tests": cfg.challenge_tests, "ks": list(cfg.ks), "limits": asdict(limits)}
     ds_info = {"name": dataset.name, "split": dataset.split, "sha256": dataset.sha256, "path": dataset.path,
                "n_tasks": len(dataset.tasks), "tasks_without_samples": len(missing)}
     identity = {"kind": "eval", "model": model_label, "dataset": {k: ds_info[k] for k in ("name", "split", "sha256", "n_tasks")},
-                "protocol": {k: v for k, v in protocol.items() if k != "limits"}}
+                "protocol": {k: v for k, v in protocol.items() if k not in ("limits", "ks")}}
     if cfg.samples:
         identity["samples_sha256"] = data.sha256_of(Path(cfg.samples))
     run = RunDir(cfg.run_dir)
@@ -213,7 +196,7 @@ def _execute(cfg, run, dataset, template, sample_rows, limits, resumed) -> dict:
     final = sorted(results.values(), key=order)
     atomic_write_jsonl(run.file("results.jsonl"), final)
     atomic_write_jsonl(run.file("timings.jsonl"), sorted(timings.values(), key=order))
-    summary = summarize(dataset, final, cfg.ks)
+    summary = summarize_results(final, cfg.ks)
     summary.update(run_id=run.run_id, model=run.manifest()["model"], dataset=dataset.name, split=dataset.split,
                    timings={"executed_now": len(todo), "exec_wall_s": round(exec_wall, 3),
                             "samples_per_s": round(len(todo) / exec_wall, 2) if todo and exec_wall > 0 else None,

@@ -18,7 +18,13 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 
 def per_task_pass_at_k(counts: Mapping[object, tuple[int, int]], k: int) -> np.ndarray:
-    return np.array([pass_at_k(n, c, k) for n, c in counts.values()], dtype=float)
+    """pass@k of every task, in the mapping's order (computed once per distinct (n, c))."""
+    pairs = np.array(list(counts.values()), dtype=np.int64).reshape(-1, 2)
+    if pairs.size == 0:
+        return np.zeros(0)
+    distinct, index = np.unique(pairs, axis=0, return_inverse=True)
+    values = np.array([pass_at_k(int(n), int(c), k) for n, c in distinct])
+    return values[index.reshape(-1)]
 
 
 def pass_at_k_table(counts: Mapping[object, tuple[int, int]], ks: Iterable[int]) -> dict[str, float]:

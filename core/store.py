@@ -17,6 +17,11 @@ from core.errors import DataError, RunStoreError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STORE = REPO_ROOT / "cache" / "runs"
+
+
+def store_root() -> Path:
+    """The local run store: $HRM_GATE_STORE, else cache/runs/ in the repository."""
+    return Path(os.environ.get("HRM_GATE_STORE") or DEFAULT_STORE)
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 ENDED = ("done", "failed", "cancelled")
 
@@ -192,8 +197,9 @@ def _identity_diff(old: dict | None, new: dict) -> str:
     return "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in keys[:2]) or "same"
 
 
-def list_runs(store: Path = DEFAULT_STORE) -> list[RunDir]:
-    if not Path(store).is_dir():
+def list_runs(store: Path | None = None) -> list[RunDir]:
+    store = Path(store) if store else store_root()
+    if not store.is_dir():
         return []
     return sorted((RunDir(p) for p in Path(store).iterdir() if (p / "manifest.json").exists()),
                   key=lambda r: r.path.name)

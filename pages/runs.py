@@ -1,12 +1,13 @@
 """Runs: every run in the local store (cache/runs/) with its status and headline figures."""
 import streamlit as st
 
-from core.store import DEFAULT_STORE, list_runs, read_json
+from core.store import list_runs, read_json, store_root
 
 st.title("Runs")
-st.caption(f"Local run store: `{DEFAULT_STORE}`. Start runs with `python -m core eval ... --run-dir cache/runs/NAME`.")
+STORE = store_root()
+st.caption(f"Local run store: `{STORE}`. Start runs with `python -m core eval ... --run-dir cache/runs/NAME`.")
 
-runs = list_runs(DEFAULT_STORE)
+runs = list_runs(STORE)
 if not runs:
     st.info("No runs yet. Try: `python -m core eval --model oracle --dataset mbpp "
             "--data-path ../shared/data/mbpp/mbpp.jsonl --limit 20 --run-dir cache/runs/oracle-smoke`")

@@ -1,0 +1,73 @@
+"""The release gate: two runs (+ bench figures, training runs) -> KPI table and verdict.
+
+Writes stats.json (the significance test in the seed's shape) with the verdict and every KPI
+filled in. Tagging a release on SUCCESS (Gate C7) builds on this.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from core import kpi
+from core.collect import load_counts
+from core.errors import UsageError
+from core.stats import compare_many, stats_document
+from core.store import RunDir, atomic_write_json, read_json
+
+
+@dataclass
+class GateResult:
+    verdict: kpi.Verdict
+    stats: dict
+    stats_path: Path
+    text: str
+
+
+def _model_of(run: str) -> str | None:
+    r = RunDir(run)
+    return r.manifest().get("model") if r.path.is_dir() and r.exists() else None
+
+
+def count_train_failures(train_runs) -> int | None:
+    if train_runs is None:
+        return None
+    failures = 0
+    for path in train_runs:
+        r = RunDir(path)
+        if not r.exists():
+            raise UsageError(f"{path} is not a run directory (no manifest.json)")
+        failures += r.status() in ("failed", "interrupted")
+    return failures
+
+
+def run_gate(candidate: str, baseline: str, bench: str | None = None, kpis: str | None = None,
+             train_runs=None, ks=(1, 10), resamples: int = 10_000, seed: int = 0, intersection: bool = False,
+             out: str | None = None) -> GateResult:
+    cfg = kpi.load_kpis(kpis)
+    a, label_a = load_counts(candidate)
+    b, label_b = load_counts(baseline)
+    min_n = min(n for counts in (a, b) for n, _ in counts.values())
+    usable = [k for k in ks if k <= min_n]
+    if 1 not in usable:
+        raise UsageError("the gate needs pass@1: both runs must have at least one sample per task")
+    comparisons = compare_many(a, b, usable, resamples=resamples, seed=seed, intersection=intersection)
+    by_k = {c.k: c for c in comparisons}
+    cand_bench = base_bench = None
+    bench_doc = None
+    if bench:
+        bench_doc = read_json(Path(bench))
+        cand_bench = kpi.match_bench(bench_doc, _model_of(candidate))
+        base_bench = kpi.match_bench(bench_doc, _model_of(baseline))
+    kpis_rows = kpi.evaluate_kpis(cfg, by_k, cand_bench, base_bench, count_train_failures(train_runs))
+    verdict = kpi.decide(cfg, kpis_rows)
+    verdict.reasons += [f"pass@{k} not tested: the runs have only {min_n} sample(s) per task; eval with --n {k} or more"
+                        for k in ks if k not in usable]
+    doc = stats_document(comparisons, label_a, label_b, intersection)
+    doc.update(verdict=verdict.verdict, gate=verdict.to_dict(),
+               k_not_tested=[k for k in ks if k not in usable],
+               bench_machine=(bench_doc or {}).get("machine"))
+    stats_path = Path(out) if out else (Path(candidate) / "stats.json" if Path(candidate).is_dir() else Path("stats.json"))
+    atomic_write_json(stats_path, doc)
+    header = (f"candidate {label_a} vs baseline {label_b}: {comparisons[0].n_tasks} paired tasks, "
+              f"{resamples} resamples, seed {seed}")
+    return GateResult(verdict, doc, stats_path, header + "\n\n" + kpi.format_table(verdict))

@@ -1,0 +1,105 @@
+"""stats, collect and gate on real runs through the CLI."""
+import json
+import threading
+import time
+
+import pytest
+
+from core.collect import collect, watch
+from core.store import JsonlAppender, RunDir, atomic_write_json
+from tests.test_evaluate import cli, write_samples
+
+
+@pytest.fixture(scope="module")
+def oracle_and_empty(tmp_path_factory, mbpp_path):
+    d = tmp_path_factory.mktemp("runs")
+    cli("eval", "--model", "oracle", "--dataset", "mbpp", "--data-path", mbpp_path, "--run-dir", d / "oracle",
+        "--no-progress")
+    ids = range(11, 511)
+    cli("eval", "--samples", write_samples(d / "empty.jsonl", [{"task_id": t, "completion": ""} for t in ids]),
+        "--dataset", "mbpp", "--data-path", mbpp_path, "--run-dir", d / "empty", "--no-progress")
+    return d / "oracle", d / "empty"
+
+
+def test_stats_on_real_runs(oracle_and_empty, tmp_path):
+    oracle, empty = oracle_and_empty
+    out = cli("stats", "--a", oracle, "--b", empty, "--out", tmp_path / "stats.json")
+    doc = json.loads((tmp_path / "stats.json").read_text())
+    p1 = doc["pass_at_1"]
+    assert p1["oracle"] == 1.0 and p1["empty"] == 0.0 and p1["delta"] == 1.0
+    assert p1["p_value"] < 0.001 and p1["ci95"][0] > 0 and p1["superior"]
+    assert doc["mcnemar"]["pass_at_1"]["a_only"] == 500 and doc["n_tasks"] == 500 and doc["resamples"] == 10000
+    assert "superior" in out.stdout
+    # results.jsonl files work as inputs too; the reverse comparison has the other sign
+    cli("stats", "--a", empty / "results.jsonl", "--b", oracle / "results.jsonl", "--out", tmp_path / "rev.json")
+    rev = json.loads((tmp_path / "rev.json").read_text())["pass_at_1"]
+    assert rev["delta"] == -1.0 and not rev["superior"]
+
+
+def test_gate_on_real_runs_says_failure(oracle_and_empty, tmp_path):
+    oracle, empty = oracle_and_empty
+    proc = cli("gate", "--candidate", oracle, "--baseline", empty, "--out", tmp_path / "s.json", check=False)
+    assert proc.returncode == 4, proc.stderr
+    assert "verdict: FAILURE" in proc.stdout
+    assert "Latency, 512-token prefill" in proc.stdout and "not measured" in proc.stdout
+    assert "pass@10 not tested" in proc.stdout
+    doc = json.loads((tmp_path / "s.json").read_text())
+    assert doc["verdict"] == "FAILURE" and doc["pass_at_1"]["p_value"] < 0.001 and doc["pass_at_1"]["delta"] == 1.0
+
+
+def test_gate_with_bench_and_train_runs(oracle_and_empty, tmp_path):
+    oracle, empty = oracle_and_empty
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps({"machine": {"cpu": "test"}, "models": {
+        "oracle": {"latency_ms": 40, "peak_train_rss_mb": 2000, "throughput_tok_s": 1500},
+    }}))
+    train = RunDir(tmp_path / "train")
+    train.claim({"kind": "train"}, {"kind": "train"})
+    train.update_manifest(status="failed")
+    proc = cli("gate", "--candidate", oracle, "--baseline", empty, "--bench", bench, "--train-runs", train.path,
+               "--out", tmp_path / "s.json", check=False)
+    assert proc.returncode == 4 and "training unstable" in proc.stdout
+    assert "40.0 ms" in proc.stdout
+
+
+def test_gate_bad_usage_exits_2(tmp_path):
+    proc = cli("gate", "--candidate", tmp_path / "nope", "--baseline", tmp_path / "nope2", check=False)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "not found" in proc.stderr
+
+
+def test_collect_and_watch_follow_a_running_run(tmp_path):
+    run = RunDir(tmp_path / "r")
+    run.claim({"kind": "eval"}, {"kind": "eval", "protocol": {"ks": [1]}})
+    results = JsonlAppender(run.file("results.jsonl"))
+    metrics = JsonlAppender(run.file("metrics.jsonl"))
+    seen = []
+
+    def writer():
+        for i in range(6):
+            results.append({"task_id": i, "sample_id": 0, "passed": i % 2 == 0, "status": "passed" if i % 2 == 0 else "failed", "error": ""})
+            metrics.append({"step": i, "loss": 2.0 - i * 0.1})
+            time.sleep(0.1)
+        with open(run.file("results.jsonl"), "a") as fh:
+            fh.write('{"task_id": 99, "sam')  # a writer caught in mid-line
+        time.sleep(0.3)
+        run.update_manifest(status="done")
+
+    t = threading.Thread(target=writer)
+    t.start()
+    final = watch(run.path, interval=0.05, on_update=lambda s: seen.append(s.get("n_samples", 0)), max_wait=30)
+    t.join()
+    results.close()
+    metrics.close()
+    assert final["status"] == "done" and final["n_samples"] == 6
+    assert final["pass_at_k"] == {"1": 0.5}
+    assert final["training"]["steps"] == 6 and final["training"]["best_loss"] == pytest.approx(1.5)
+    assert len(set(seen)) > 1  # it saw the run grow
+    assert json.loads(run.file("run_summary.json").read_text())["n_samples"] == 6
+    atomic_write_json(run.file("bench.json"), {"models": {}})
+    assert "bench" in collect(run.path)
+
+
+def test_collect_cli_on_real_run(oracle_and_empty):
+    oracle, _ = oracle_and_empty
+    out = cli("collect", oracle)
+    assert "oracle: done, 500 results" in out.stdout and "pass@1 1.000" in out.stdout
