@@ -129,11 +129,11 @@ def sweep_stale_sandboxes() -> int:
 
 
 class _Worker:
-    def __init__(self, slot: int, limits: Limits, fallback_tmp: str):
+    def __init__(self, slot: int, limits: Limits, fallback_tmp: str, keep_visible: list[str]):
         self.slot = slot
         self.uid = UID_BASE + os.getpid() * MAX_WORKERS + slot if os.geteuid() == 0 else None
         cfg = {"uid": self.uid, "owner_pid": os.getpid(), "tmpfs_mb": limits.tmpfs_mb,
-               "fallback_tmp": os.path.join(fallback_tmp, f"w{slot}")}
+               "fallback_tmp": os.path.join(fallback_tmp, f"w{slot}"), "keep_visible": keep_visible}
         self._stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [sys.executable, "-I", str(WORKER_SCRIPT), json.dumps(cfg)],
@@ -210,12 +210,16 @@ class _Worker:
 
 
 class SandboxPool:
-    """Runs programs in the sandbox, `workers` at a time. Use as a context manager."""
+    """Runs programs in the sandbox, `workers` at a time. Use as a context manager.
 
-    def __init__(self, workers: int = 2, limits: Limits = Limits()):
+    keep_visible: directories samples may read (read-only) even where they lie under a
+    directory the sandbox replaces, such as /tmp; the interpreter's own are always kept."""
+
+    def __init__(self, workers: int = 2, limits: Limits = Limits(), keep_visible=()):
         if not 1 <= workers <= MAX_WORKERS:
             raise SandboxError(f"--workers must be between 1 and {MAX_WORKERS}, got {workers}")
         self.limits = limits
+        self.keep_visible = [str(Path(p).resolve()) for p in keep_visible]
         swept = sweep_stale_sandboxes()
         if swept:
             log.warning("killed %d sandbox processes left over by a run that died", swept)
@@ -239,7 +243,7 @@ class SandboxPool:
         os.makedirs(fallback, exist_ok=True)
         if os.geteuid() == 0:
             os.chown(fallback, UID_BASE + os.getpid() * MAX_WORKERS + slot, -1)
-        return _Worker(slot, self.limits, self._tmp.name)
+        return _Worker(slot, self.limits, self._tmp.name, self.keep_visible)
 
     def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Hashable, Outcome]]:
         """Yields (job.key, Outcome) as samples finish, in completion order."""

@@ -101,7 +101,8 @@ def _blocked_ancestor(path):
 
 
 def _lock_down_filesystem(keep_visible, tmpfs_mb):
-    """Read-only view of every mount, private tmpfs for writable places, interpreter still visible."""
+    """Read-only view of every mount, private tmpfs for writable places, interpreter still visible.
+    Returns the kept paths that had to be bound back under a private tmpfs."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     keep = sorted({os.path.realpath(p) for p in keep_visible if os.path.isdir(p)})
     held = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in keep}
@@ -124,15 +125,18 @@ def _lock_down_filesystem(keep_visible, tmpfs_mb):
     overlays = {a for a in (_blocked_ancestor(p) for p in keep) if a}
     for a in sorted(overlays):
         _mount("sandbox", a, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+    rebound = []
     for p in keep:
         if any(p.startswith(d + "/") for d in list(overlays) + list(PRIVATE_TMP_DIRS)):
-            os.makedirs(p, exist_ok=True)
+            os.makedirs(p, exist_ok=True)  # root-owned, 0755: samples cannot write beside it
             _mount(f"/proc/self/fd/{held[p]}", p, None, MS_BIND | MS_REC)
             _mount(None, p, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+            rebound.append(p)
     for fd in held.values():
         os.close(fd)
     for a in overlays:
         _mount(None, a, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    return rebound
 
 
 def _isolate(cfg):
@@ -153,7 +157,11 @@ def _isolate(cfg):
             with open("/proc/self/gid_map", "w") as fh:
                 fh.write(f"{outer_gid} {outer_gid} 1")
         report["network"] = "private network namespace (no interfaces up)"
-        _lock_down_filesystem([sys.base_prefix, sys.prefix, *cfg.get("keep_visible", [])], cfg["tmpfs_mb"])
+        rebound = _lock_down_filesystem([sys.base_prefix, sys.prefix, *cfg.get("keep_visible", [])],
+                                         cfg["tmpfs_mb"])
+        # e.g. a virtualenv under /tmp: the wipe after each sample must leave its path alone
+        cfg["protected"] = sorted({os.path.join(d, p[len(d) + 1:].split("/")[0])
+                                   for p in rebound for d in PRIVATE_TMP_DIRS if p.startswith(d + "/")})
         report["filesystem"] = "read-only view, private tmpfs /tmp /var/tmp /dev/shm"
     except OSError as exc:
         report["namespace_error"] = str(exc)
@@ -236,15 +244,18 @@ def _reap(block_s):
             time.sleep(0.002)
 
 
-def _wipe(dirs, keep):
+def _wipe(dirs, keep, protected=()):
     """Empty the sandbox's own scratch directories (never the host's: see main); `keep` (the
-    sample directory) stays, emptied, for the next sample."""
+    sample directory) stays, emptied, for the next sample; `protected` paths (read-only
+    binds of the interpreter) are left alone."""
     for d in dirs:
         try:
             entries = list(os.scandir(d))
         except OSError:
             continue
         for entry in entries:
+            if entry.path in protected:
+                continue
             if entry.path == keep:
                 _wipe([keep], None)
                 continue
@@ -369,7 +380,7 @@ def _run_sample(req, cfg, workdir_parent, scratch):
     os.close(out_r)
     os.close(res_r)
     _kill_leftovers(cfg)
-    _wipe(scratch, workdir)
+    _wipe(scratch, workdir, cfg.get("protected", ()))
     return _verdict(bytes(res_buf), nonce, status, timed_out, timeout, duration, bytes(out_keep), out_total)
 
 
@@ -452,7 +463,7 @@ def main():
         req = json.loads(_read_exact(req_fd, struct.unpack(">I", header)[0]))
         _send(rep_fd, _run_sample(req, cfg, workdir_parent, scratch))
     _kill_leftovers(cfg)
-    _wipe(scratch, None)
+    _wipe(scratch, None, cfg.get("protected", ()))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.execution import UID_BASE, UID_SPAN, Job, Limits, SandboxPool, _processes_by_uid
+from core.execution import MAX_WORKERS, UID_BASE, Job, Limits, SandboxPool, _processes_by_uid
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="full isolation (own uid, namespaces) needs root, as in CI")
@@ -21,7 +21,9 @@ def run_programs(programs, workers=2, timeout=2.0, **limits):
 
 
 def sandbox_processes():
-    return [p for uid, pids in _processes_by_uid().items() if UID_BASE <= uid < UID_BASE + UID_SPAN for p in pids]
+    """Live processes under the sandbox uids of pools this test process made."""
+    base = UID_BASE + os.getpid() * MAX_WORKERS
+    return [p for uid, pids in _processes_by_uid().items() if base <= uid < base + MAX_WORKERS for p in pids]
 
 
 def test_plain_pass_and_fail():
@@ -237,3 +239,23 @@ def test_isolation_is_reported():
     assert {"network", "filesystem", "user"} <= set(iso)
     if ROOT:
         assert "namespace_error" not in iso and "unprivileged" in iso["user"]
+
+
+@needs_root
+def test_kept_directory_under_tmp_survives_and_stays_readable(tmp_path):
+    """As where CI clones the repo (and its .venv) under /tmp: the per-sample wipe of the private
+    /tmp must leave a read-only bind of a kept directory alone."""
+    lib = tmp_path / "lib"
+    (lib / "pkg").mkdir(parents=True)
+    for i in range(200):
+        (lib / "pkg" / f"m{i}.py").write_text(f"VALUE = {i}\n")
+    os.chmod(tmp_path, 0o755)
+    programs = {f"read{i}": f"assert open({str(lib / 'pkg' / 'm7.py')!r}).read() == 'VALUE = 7\\n'\n" for i in range(5)}
+    programs["write"] = f"open({str(lib / 'pkg' / 'new.py')!r}, 'w').write('x')\n"
+    programs["scratch"] = "open('/tmp/leftover', 'w').write('x')\n"
+    programs["after"] = "import os\nassert not os.path.exists('/tmp/leftover')\n"
+    with SandboxPool(1, Limits(timeout_s=5), keep_visible=[lib]) as pool:
+        out = dict(pool.run(Job(k, p) for k, p in programs.items()))
+    assert all(out[f"read{i}"].passed for i in range(5)), out
+    assert out["write"].status == "failed" and out["scratch"].passed and out["after"].passed
+    assert len(list((lib / "pkg").iterdir())) == 200
