@@ -21,7 +21,9 @@ from core.errors import SamplesError
 from core.execution import Job, Limits, SandboxPool
 from core.machine import git_commit, machine_info, now_iso, package_versions
 from core.collect import summarize_results
-from core.models import parse_spec, load_generator
+from core.generate import POSTPROCESS, generate_samples
+from core.models import load_generator, parse_spec
+from core.models.sampling import SamplingParams
 from core.store import JsonlAppender, RunDir, atomic_write_json, atomic_write_jsonl, read_jsonl
 
 log = logging.getLogger(__name__)
@@ -88,16 +90,6 @@ def read_samples_file(path: str, dataset: data.Dataset) -> list[dict]:
     return out
 
 
-def _generate(cfg: EvalConfig, dataset: data.Dataset, template: prompts.Template) -> list[dict]:
-    generator = load_generator(parse_spec(cfg.model))
-    rows = []
-    for task in dataset.tasks:
-        prompt = template.render(task, dataset)
-        for sid, completion in enumerate(generator.complete(task, prompt, cfg.n)):
-            rows.append({"task_id": task.task_id, "sample_id": sid, "prompt": prompt, "completion": completion})
-    return rows
-
-
 def _order(dataset: data.Dataset):
     index = {data.task_key(t.task_id): i for i, t in enumerate(dataset.tasks)}
     return lambda row: (index[data.task_key(row["task_id"])], row["sample_id"])
@@ -117,13 +109,16 @@ def run_eval(cfg: EvalConfig) -> dict:
             log.warning("%d of %d tasks have no sample and are left out of this run", len(missing), len(dataset.tasks))
             dataset.tasks = [t for t in dataset.tasks if data.task_key(t.task_id) in with_samples]
         model_label = f"samples:{Path(cfg.samples).name}"
+        generator = None
     else:
-        parse_spec(cfg.model)  # fail on a bad spec before touching the run directory
-        sample_rows, missing, model_label = None, [], str(parse_spec(cfg.model))
+        spec = parse_spec(cfg.model)  # fail on a bad spec or missing weights before touching the run directory
+        generator = load_generator(spec)
+        sample_rows, missing, model_label = None, [], str(spec)
     limits = Limits(timeout_s=cfg.timeout)
     protocol = {"prompt": template.name, "n": cfg.n, "temperature": cfg.temperature, "top_p": cfg.top_p,
                 "max_new_tokens": cfg.max_new_tokens, "stop": list(template.stop), "timeout_s": cfg.timeout,
-                "challenge_tests": cfg.challenge_tests, "ks": list(cfg.ks), "limits": asdict(limits)}
+                "challenge_tests": cfg.challenge_tests, "postprocess": POSTPROCESS if cfg.model else "none (scored as given)",
+                "ks": list(cfg.ks), "limits": asdict(limits)}
     ds_info = {"name": dataset.name, "split": dataset.split, "sha256": dataset.sha256, "path": dataset.path,
                "n_tasks": len(dataset.tasks), "tasks_without_samples": len(missing)}
     identity = {"kind": "eval", "model": model_label, "dataset": {k: ds_info[k] for k in ("name", "split", "sha256", "n_tasks")},
@@ -131,14 +126,16 @@ def run_eval(cfg: EvalConfig) -> dict:
     if cfg.samples:
         identity["samples_sha256"] = data.sha256_of(Path(cfg.samples))
     run = RunDir(cfg.run_dir)
-    manifest = {"run_id": run.run_id, "kind": "eval", "model": model_label, "trained": None,
+    manifest = {"run_id": run.run_id, "kind": "eval", "model": model_label,
+                "trained": getattr(generator, "trained", None),
+                "model_info": generator.describe() if generator else {"samples_file": str(Path(cfg.samples).resolve())},
                 "dataset": ds_info, "protocol": protocol, "seeds": {"sampling": cfg.seed},
                 "git_commit": git_commit(), "packages": package_versions(), "machine": machine_info(),
                 "started_at": now_iso(), **cfg.extra_manifest}
     resumed = run.claim(identity, manifest)
     previous = signal.signal(signal.SIGTERM, _raise_cancelled)
     try:
-        summary = _execute(cfg, run, dataset, template, sample_rows, limits, resumed)
+        summary = _execute(cfg, run, dataset, template, sample_rows, limits, resumed, generator)
     except (Cancelled, KeyboardInterrupt):
         run.update_manifest(status="cancelled", ended_at=now_iso())
         raise
@@ -150,17 +147,18 @@ def run_eval(cfg: EvalConfig) -> dict:
     return summary
 
 
-def _execute(cfg, run, dataset, template, sample_rows, limits, resumed) -> dict:
+def _execute(cfg, run, dataset, template, sample_rows, limits, resumed, generator) -> dict:
     samples_path = run.file("samples.jsonl")
-    if resumed and samples_path.exists():
+    if generator is not None:
+        params = SamplingParams(n=cfg.n, temperature=cfg.temperature, top_p=cfg.top_p,
+                                max_new_tokens=cfg.max_new_tokens, stop=template.stop, seed=cfg.seed)
+        sample_rows = generate_samples(generator, dataset, template, params, samples_path, cfg.progress)
+    elif resumed and samples_path.exists():
         sample_rows = read_jsonl(samples_path)
     else:
-        if sample_rows is None:
-            sample_rows = _generate(cfg, dataset, template)
-        else:
-            by_key = dataset.by_key()
-            for r in sample_rows:
-                r["prompt"] = r["prompt"] or template.render(by_key[data.task_key(r["task_id"])], dataset)
+        by_key = dataset.by_key()
+        for r in sample_rows:
+            r["prompt"] = r["prompt"] or template.render(by_key[data.task_key(r["task_id"])], dataset)
         atomic_write_jsonl(samples_path, sorted(sample_rows, key=_order(dataset)))
         sample_rows = read_jsonl(samples_path)
     tasks = dataset.by_key()

@@ -42,9 +42,35 @@ def parse_spec(spec: str) -> ModelSpec:
 
 
 def load_generator(spec: ModelSpec):
-    """The object that turns prompts into completions for this spec."""
+    """The object that turns prompts into completions for this spec: it has `name`, `trained`
+    (None where there are no weights), `describe()` and `generate(prompt, SamplingParams)`."""
     if spec.kind == "oracle":
         from core.models.oracle import OracleGenerator
         return OracleGenerator()
-    raise ModelSpecError(f"model kind {spec.kind!r} is not available in this build yet; "
-                         "score its completions with --samples FILE, or use --model oracle")
+    if spec.kind == "hrm":
+        return load_hrm(spec.arg)
+    if spec.kind in ("hf", "hf-arch"):
+        from core.models.hf import HFGenerator
+        return HFGenerator.from_spec(spec.kind, spec.arg)
+    from core.models.openai_compat import OpenAICompatGenerator
+    return OpenAICompatGenerator(spec.arg)
+
+
+def load_hrm(arg: str):
+    """hrm:27m / hrm:tiny (untrained, random weights seeded 0) or hrm:PATH (a checkpoint)."""
+    import torch
+
+    from core.models.hrm import HRM, PRESETS, load_checkpoint, preset
+    from core.models.hrm_generator import HRMGenerator
+    from core.models.tokenizer import load_tokenizer
+    if arg in PRESETS:
+        tok = load_tokenizer()
+        torch.manual_seed(0)
+        model = HRM(preset(arg, vocab_size=tok.vocab_size))
+        return HRMGenerator(model, tok, f"hrm:{arg}", trained=False)
+    from pathlib import Path
+    if not Path(arg).is_dir():
+        raise ModelSpecError(f"hrm:{arg} is neither a preset ({', '.join(PRESETS)}) nor a checkpoint directory")
+    model, meta = load_checkpoint(arg)
+    tok = load_tokenizer(meta.get("tokenizer"))
+    return HRMGenerator(model, tok, f"hrm:{arg}", trained=bool(meta.get("trained_steps", 0)))

@@ -10,6 +10,10 @@ from core.data import Task
 class OracleGenerator:
     name = "oracle"
     trained = None  # no weights: neither trained nor untrained
+    needs_task = True
 
-    def complete(self, task: Task, prompt: str, n: int) -> list[str]:
+    def describe(self) -> dict:
+        return {"source": "the dataset's reference solutions"}
+
+    def generate_for_task(self, task: Task, n: int) -> list[str]:
         return [task.reference] * n

@@ -1,0 +1,109 @@
+"""Any transformers causal LM (gpt2) or seq2seq LM (Salesforce/codet5-small), by local directory
+or hub name, and `hf-arch:NAME`: an architecture with random weights, for cost benchmarks only.
+
+Nothing is fetched at run time unless HRM_GATE_HF_ONLINE=1: a hub name must already be in the
+local Hugging Face cache; otherwise the error says how to pass a local directory instead.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import torch
+
+from core.errors import ModelSpecError
+from core.models.sampling import SamplingParams, cut_at_stop
+
+log = logging.getLogger(__name__)
+
+
+def _online() -> bool:
+    return os.environ.get("HRM_GATE_HF_ONLINE") == "1"
+
+
+def _not_available(name: str, exc: Exception) -> ModelSpecError:
+    return ModelSpecError(
+        f"hf:{name} is neither a local directory nor in the local Hugging Face cache ({type(exc).__name__}); "
+        f"download it where the hub is reachable (huggingface-cli download {name} --local-dir DIR) and pass "
+        "hf:DIR, or set HRM_GATE_HF_ONLINE=1 to let transformers fetch it")
+
+
+def arch_config(name: str):
+    """The configuration of a named architecture, without touching the hub."""
+    from transformers import AutoConfig, GPT2Config, T5Config
+    if Path(name).is_dir():
+        return AutoConfig.from_pretrained(name, local_files_only=True)
+    known = {
+        "gpt2": GPT2Config,  # defaults are GPT-2 small: 124,439,808 parameters
+        "t5-small": lambda: T5Config(),
+        "codet5-small": lambda: T5Config(vocab_size=32100, d_model=512, d_ff=2048, num_layers=6, num_heads=8,
+                                         decoder_start_token_id=0, pad_token_id=0, eos_token_id=2),
+    }
+    key = name.split("/")[-1].lower()
+    if key not in known:
+        raise ModelSpecError(f"hf-arch:{name}: unknown architecture; use one of {', '.join(known)} or a directory "
+                             "holding a config.json")
+    return known[key]()
+
+
+class HFGenerator:
+    def __init__(self, model, tokenizer, name: str, trained: bool):
+        self.model = model.eval()
+        self.tok = tokenizer
+        self.name = name
+        self.trained = trained
+        self.seq2seq = bool(model.config.is_encoder_decoder)
+        if self.tok.pad_token is None:
+            self.tok.pad_token = self.tok.eos_token
+        self.tok.padding_side = "left"
+
+    @classmethod
+    def from_spec(cls, kind: str, arg: str) -> "HFGenerator":
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+        if kind == "hf-arch":
+            cfg = arch_config(arg)
+            auto = AutoModelForSeq2SeqLM if cfg.is_encoder_decoder else AutoModelForCausalLM
+            torch.manual_seed(0)
+            model = auto.from_config(cfg)
+            from core.models.tokenizer import load_tokenizer
+            tok = load_tokenizer("hrm-bpe-16k").fast
+            return cls(model, tok, f"hf-arch:{arg}", trained=False)
+        local = Path(arg).is_dir()
+        try:
+            cfg = AutoConfig.from_pretrained(arg, local_files_only=local or not _online())
+            auto = AutoModelForSeq2SeqLM if cfg.is_encoder_decoder else AutoModelForCausalLM
+            model = auto.from_pretrained(arg, local_files_only=local or not _online())
+            tok = AutoTokenizer.from_pretrained(arg, local_files_only=local or not _online())
+        except (OSError, ValueError) as exc:
+            if local:
+                raise ModelSpecError(f"hf:{arg}: cannot load a transformers model from this directory ({exc})") from None
+            raise _not_available(arg, exc) from None
+        return cls(model, tok, f"hf:{arg}", trained=True)
+
+    def describe(self) -> dict:
+        total = sum(p.numel() for p in self.model.parameters())
+        emb = self.model.get_input_embeddings().weight.numel()
+        return {"params": {"total": total, "embedding": emb, "non_embedding": total - emb},
+                "architecture": self.model.config.model_type}
+
+    @torch.no_grad()
+    def generate(self, prompt: str, params: SamplingParams) -> list[str]:
+        enc = self.tok([prompt], return_tensors="pt")
+        limit = getattr(self.model.config, "n_positions", None) or getattr(self.model.config, "max_position_embeddings", None)
+        if limit and not self.seq2seq and enc["input_ids"].shape[1] + params.max_new_tokens > limit:
+            keep = max(1, limit - params.max_new_tokens)
+            enc = {k: v[:, -keep:] for k, v in enc.items()}
+        torch.manual_seed(params.seed)
+        kwargs = dict(max_new_tokens=params.max_new_tokens, num_return_sequences=params.n, use_cache=True,
+                      pad_token_id=self.tok.pad_token_id, eos_token_id=self.tok.eos_token_id)
+        if params.temperature > 0:
+            kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
+        else:
+            kwargs.update(do_sample=False)
+        if params.stop:
+            kwargs.update(stop_strings=list(params.stop), tokenizer=self.tok)
+        out = self.model.generate(**enc, **kwargs)
+        new = out if self.seq2seq else out[:, enc["input_ids"].shape[1]:]
+        texts = self.tok.batch_decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        return [cut_at_stop(t, params.stop)[0] for t in texts]
