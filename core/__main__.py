@@ -214,10 +214,24 @@ def _cmd_bench_stats(args) -> int:
     return 0
 
 
+def _add_bench_kv(sub) -> None:
+    p = sub.add_parser("bench-kv", help="HRM decoding tokens/s with and without the KV cache")
+    p.add_argument("--model", default="hrm:27m")
+    p.add_argument("--context", type=int, default=512)
+    p.add_argument("--new-tokens", type=int, default=32)
+    p.add_argument("--repeats", type=int, default=3)
+
+
+def _cmd_bench_kv(args) -> int:
+    from core.bench import run_bench_kv
+    run_bench_kv(args.model, args.context, args.new_tokens, args.repeats)
+    return 0
+
+
 COMMANDS = {"eval": (_add_eval, _cmd_eval), "runs": (_add_runs, _cmd_runs),
             "bench-exec": (_add_bench_exec, _cmd_bench_exec), "stats": (_add_stats, _cmd_stats),
             "collect": (_add_collect, _cmd_collect), "gate": (_add_gate, _cmd_gate),
-            "bench-stats": (_add_bench_stats, _cmd_bench_stats)}
+            "bench-stats": (_add_bench_stats, _cmd_bench_stats), "bench-kv": (_add_bench_kv, _cmd_bench_kv)}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,83 @@
+import json
+
+import pytest
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel, T5Config, T5ForConditionalGeneration
+
+from core.errors import ModelSpecError
+from core.models import load_generator, parse_spec
+from core.models.sampling import SamplingParams
+from core.models.tokenizer import load_tokenizer
+from tests.test_evaluate import cli
+
+
+@pytest.fixture(scope="module")
+def small_gpt2(tmp_path_factory):
+    d = tmp_path_factory.mktemp("gpt2")
+    tok = load_tokenizer("hrm-bpe-16k").fast
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_layer=2, n_embd=64, n_head=2, n_positions=1024,
+                                       eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id))
+    model.save_pretrained(d)
+    tok.save_pretrained(d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def small_t5(tmp_path_factory):
+    d = tmp_path_factory.mktemp("t5")
+    tok = load_tokenizer("hrm-bpe-16k").fast
+    torch.manual_seed(0)
+    model = T5ForConditionalGeneration(T5Config(vocab_size=len(tok), d_model=64, d_ff=128, d_kv=16, num_layers=2,
+                                                num_heads=4, decoder_start_token_id=tok.pad_token_id,
+                                                pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id))
+    model.save_pretrained(d)
+    tok.save_pretrained(d)
+    return d
+
+
+@pytest.mark.parametrize("which", ["small_gpt2", "small_t5"])
+def test_eval_of_a_saved_model_end_to_end(which, request, tmp_path, mbpp_path):
+    model_dir = request.getfixturevalue(which)
+    out = cli("eval", "--model", f"hf:{model_dir}", "--dataset", "mbpp", "--data-path", mbpp_path, "--limit", "2",
+              "--n", "2", "--temperature", "0.8", "--max-new-tokens", "12", "--prompt", "mbpp-docstring",
+              "--run-dir", tmp_path / "r", "--no-progress")
+    assert "2 tasks, 4 samples" in out.stdout and "pass@1 = 0.000" in out.stdout
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert manifest["trained"] is True and manifest["model"] == f"hf:{model_dir}"
+    rows = [json.loads(x) for x in (tmp_path / "r" / "samples.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and all("raw_completion" in r for r in rows)
+
+
+def test_hf_kv_cache_matches_full_forward(small_gpt2):
+    gen = load_generator(parse_spec(f"hf:{small_gpt2}"))
+    ids = torch.randint(0, 1000, (1, 30))
+    with torch.no_grad():
+        full = gen.model(ids).logits
+        first = gen.model(ids[:, :20], use_cache=True)
+        past, steps = first.past_key_values, [first.logits]
+        for i in range(20, 30):
+            o = gen.model(ids[:, i:i + 1], cache=past, use_cache=True)
+            past = o.past_key_values
+            steps.append(o.logits)
+    assert torch.allclose(full, torch.cat(steps, dim=1), atol=1e-4)
+
+
+def test_generation_stops_and_is_seeded(small_gpt2):
+    gen = load_generator(parse_spec(f"hf:{small_gpt2}"))
+    p = SamplingParams(n=2, temperature=0.9, max_new_tokens=10, seed=3)
+    assert gen.generate("def f(x):", p) == gen.generate("def f(x):", p)
+    text = gen.generate("def f(x):", SamplingParams(n=1, max_new_tokens=10))[0]
+    assert len(gen.tok.encode(text, add_special_tokens=False)) <= 10
+
+
+def test_hf_arch_gpt2_is_the_real_size_and_untrained():
+    gen = load_generator(parse_spec("hf-arch:gpt2"))
+    assert gen.describe()["params"]["total"] == 124_439_808
+    assert gen.trained is False
+
+
+def test_offline_hub_name_says_how_to_pass_a_directory(monkeypatch):
+    monkeypatch.delenv("HRM_GATE_HF_ONLINE", raising=False)
+    with pytest.raises(ModelSpecError, match="local directory.*hf:DIR"):
+        load_generator(parse_spec("hf:Salesforce/codet5-small"))

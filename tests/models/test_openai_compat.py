@@ -1,0 +1,126 @@
+"""The OpenAI-compatible client against a loopback server that answers with our tiny HRM."""
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from core.models import load_generator, parse_spec
+from core.models.openai_compat import GenerationError, OpenAICompatGenerator
+from core.models.sampling import SamplingParams
+
+TOKEN = "sk-test-do-not-leak-123"
+
+
+class CompletionServer:
+    """Speaks POST /v1/completions; generation by hrm:tiny. Can fail its first `fail_first` calls."""
+
+    def __init__(self, fail_first=0, status=503):
+        self.hrm = load_generator(parse_spec("hrm:tiny"))
+        self.calls, self.auth = 0, []
+        self.fail_first, self.status = fail_first, status
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                server.calls += 1
+                server.auth.append(self.headers.get("Authorization"))
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path != "/v1/completions":
+                    return self._send(404, {"error": "not found"})
+                if server.calls <= server.fail_first:
+                    return self._send(server.status, {"error": {"message": "overloaded"}})
+                params = SamplingParams(n=body.get("n", 1), temperature=body.get("temperature", 0),
+                                        top_p=body.get("top_p", 1), max_new_tokens=body["max_tokens"],
+                                        stop=tuple(body.get("stop") or ()), seed=body.get("seed", 0))
+                texts = server.hrm.generate(body["prompt"], params)
+                self._send(200, {"object": "text_completion", "model": body["model"],
+                                 "choices": [{"index": i, "text": t, "finish_reason": "stop"} for i, t in enumerate(texts)]})
+
+            def _send(self, code, obj):
+                data = json.dumps(obj).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def servers():
+    made = []
+
+    def make(**kw):
+        s = CompletionServer(**kw)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.close()
+
+
+def test_answers_come_from_the_model(servers, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", TOKEN)
+    s = servers()
+    gen = OpenAICompatGenerator(f"{s.url}#hrm-tiny")
+    params = SamplingParams(n=2, temperature=0.7, max_new_tokens=12, seed=5)
+    assert gen.generate("def f(x):\n", params) == s.hrm.generate("def f(x):\n", params)
+    assert s.auth == [f"Bearer {TOKEN}"]
+
+
+def test_retries_a_server_that_fails_twice(servers, caplog, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", TOKEN)
+    s = servers(fail_first=2)
+    gen = OpenAICompatGenerator(f"{s.url}#m", backoff=0.01)
+    with caplog.at_level(logging.WARNING):
+        out = gen.generate("x = ", SamplingParams(max_new_tokens=5))
+    assert len(out) == 1 and s.calls == 3
+    assert caplog.text.count("retrying") == 2 and TOKEN not in caplog.text
+
+
+def test_spreads_load_over_endpoints(servers):
+    a, b = servers(), servers()
+    gen = OpenAICompatGenerator(f"{a.url},{b.url}#m", concurrency=4)
+    reqs = [(f"x{i} = ", SamplingParams(max_new_tokens=4, seed=i)) for i in range(8)]
+    results = dict(gen.generate_many(reqs))
+    assert sorted(results) == list(range(8))
+    assert a.calls >= 2 and b.calls >= 2 and a.calls + b.calls == 8
+
+
+def test_clear_errors_and_no_token_leak(servers, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", TOKEN)
+    bad = servers(fail_first=100, status=400)
+    with pytest.raises(GenerationError, match="refused the request: HTTP 400") as e:
+        OpenAICompatGenerator(f"{bad.url}#m").generate("x", SamplingParams(max_new_tokens=2))
+    assert TOKEN not in str(e.value)
+    down = servers(fail_first=100, status=503)
+    with pytest.raises(GenerationError, match="no endpoint answered after 3 tries") as e:
+        OpenAICompatGenerator(f"{down.url}#m", retries=2, backoff=0.01).generate("x", SamplingParams(max_new_tokens=2))
+    assert TOKEN not in str(e.value)
+    port = down.httpd.server_address[1]
+    down.close()
+    with pytest.raises(GenerationError, match="no endpoint answered"):
+        OpenAICompatGenerator(f"http://127.0.0.1:{port}/v1#m", retries=1, backoff=0.01, timeout=2).generate(
+            "x", SamplingParams(max_new_tokens=2))
+
+
+def test_eval_through_the_server(servers, tmp_path, mbpp_path):
+    from tests.test_evaluate import cli
+    s = servers()
+    # the CLI runs in a subprocess; the server lives in this one
+    out = cli("eval", "--model", f"openai:{s.url}#hrm-tiny", "--dataset", "mbpp", "--data-path", mbpp_path,
+              "--limit", "2", "--n", "2", "--max-new-tokens", "8", "--run-dir", tmp_path / "r", "--no-progress")
+    assert "4 samples" in out.stdout and s.calls == 2
