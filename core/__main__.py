@@ -228,10 +228,54 @@ def _cmd_bench_kv(args) -> int:
     return 0
 
 
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train our HRM (or fine-tune a causal LM) on MBPP's train split",
+                       description="Trains on MBPP tasks 601-974 with the evaluation prompt template, validates on "
+                                   "511-600, writes metrics.jsonl (one line per step) and checkpoints into --run-dir. "
+                                   "Rerunning the same command resumes from the last checkpoint. For data parallel "
+                                   "runs: torchrun --nproc_per_node N -m core train ...")
+    p.add_argument("--model", required=True, help="hrm:27m, hrm:tiny, hrm:PATH, hf:DIR or hf-arch:NAME")
+    p.add_argument("--run-dir", required=True, metavar="DIR")
+    p.add_argument("--dataset", default="mbpp", help="mbpp | mbpp-sanitized")
+    p.add_argument("--data-path", metavar="FILE")
+    p.add_argument("--prompt", help="mbpp-3shot (default) | mbpp-docstring")
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--batch", type=int, default=8, help="global batch in sequences (default 8)")
+    p.add_argument("--seq-len", type=int, default=512)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--warmup", type=int, default=50)
+    p.add_argument("--weight-decay", type=float, default=0.1)
+    p.add_argument("--grad-clip", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-every", type=int, default=50)
+    p.add_argument("--eval-every", type=int, default=0, help="validation loss every N steps (0: never)")
+    p.add_argument("--segments", type=int, help="HRM deep-supervision segments")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="auto: bf16 autocast where the GPU supports it, else fp32")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+
+
+def _cmd_train(args) -> int:
+    from core.train import TrainConfig, train
+    if args.steps < 1 or args.batch < 1 or args.seq_len < 2:
+        raise UsageError("--steps and --batch must be >= 1 and --seq-len >= 2")
+    cfg = TrainConfig(model=args.model, run_dir=args.run_dir, dataset=args.dataset, data_path=args.data_path,
+                      prompt=args.prompt, steps=args.steps, batch=args.batch, seq_len=args.seq_len, lr=args.lr,
+                      warmup=args.warmup, weight_decay=args.weight_decay, grad_clip=args.grad_clip, seed=args.seed,
+                      checkpoint_every=args.checkpoint_every, eval_every=args.eval_every, segments=args.segments,
+                      precision=args.precision, threads=args.threads)
+    s = train(cfg)
+    if int(__import__("os").environ.get("RANK", "0")) == 0:
+        print(f"trained {args.model} for {s['steps']} steps ({s['precision']}, {s['world_size']} process(es)): loss "
+              f"{s['first_loss']:.4f} -> {s['last_loss']:.4f}, peak RSS {s['peak_rss_mb']:.0f} MB; run {args.run_dir}")
+    return 0
+
+
 COMMANDS = {"eval": (_add_eval, _cmd_eval), "runs": (_add_runs, _cmd_runs),
             "bench-exec": (_add_bench_exec, _cmd_bench_exec), "stats": (_add_stats, _cmd_stats),
             "collect": (_add_collect, _cmd_collect), "gate": (_add_gate, _cmd_gate),
-            "bench-stats": (_add_bench_stats, _cmd_bench_stats), "bench-kv": (_add_bench_kv, _cmd_bench_kv)}
+            "bench-stats": (_add_bench_stats, _cmd_bench_stats), "bench-kv": (_add_bench_kv, _cmd_bench_kv),
+            "train": (_add_train, _cmd_train)}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -74,7 +74,7 @@ def load_tokenizer(name: str | None = None) -> Tokenizer:
         if name == "gpt2":
             raise ModelSpecError("GPT-2's tokenizer is not in the local Hugging Face cache; set HRM_GATE_HF_ONLINE=1 "
                                  "where the hub is reachable, or HRM_GATE_TOKENIZER=hrm-bpe-16k")
-        log.info("GPT-2's tokenizer is not available offline; using our byte-level BPE (hrm-bpe-16k)")
+        log.debug("GPT-2's tokenizer is not available offline; using our byte-level BPE (hrm-bpe-16k)")
     elif name != "hrm-bpe-16k":
         raise ModelSpecError(f"unknown tokenizer {name!r}; use gpt2 or hrm-bpe-16k")
     return _own()
