@@ -23,8 +23,10 @@ run: setup
 test: setup
 	$(PY) -m pytest -q
 
-# Efficiency benchmark of the models (issue 5 fills it); for now the execution engine.
-bench: bench-exec
+# Efficiency: HRM-27M vs GPT-2-124M (architecture, random weights), side by side in one run.
+bench: setup
+	mkdir -p results
+	$(PY) -m core bench --model hrm:27m --model hf-arch:gpt2 --data-path $(MBPP) --out results/bench.json
 
 bench-exec: setup
 	mkdir -p results

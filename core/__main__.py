@@ -247,7 +247,7 @@ def _add_train(sub) -> None:
     p.add_argument("--weight-decay", type=float, default=0.1)
     p.add_argument("--grad-clip", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint-every", type=int, default=50)
+    p.add_argument("--checkpoint-every", type=int, default=50, help="0: no checkpoints")
     p.add_argument("--eval-every", type=int, default=0, help="validation loss every N steps (0: never)")
     p.add_argument("--segments", type=int, help="HRM deep-supervision segments")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
@@ -271,11 +271,33 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="efficiency benchmark: params, latency, throughput, peak training RAM",
+                       description="Measures every --model side by side in one run (repetitions interleaved) and "
+                                   "prints the seed's efficiency rows for the first model (candidate) against the last "
+                                   "(baseline). Definitions: DESIGN.md and core/bench.py.")
+    p.add_argument("--model", action="append", required=True, help="repeat: --model hrm:27m --model hf-arch:gpt2")
+    p.add_argument("--out", metavar="FILE", help="write bench.json here")
+    p.add_argument("--repeats", type=int, default=5, help="latency rounds (3 passes per model each)")
+    p.add_argument("--throughput-repeats", type=int, default=2)
+    p.add_argument("--train-steps", type=int, default=2, help="steps of the training loop whose peak RSS is measured")
+    p.add_argument("--skip-train", action="store_true", help="leave peak training RAM unmeasured")
+    p.add_argument("--data-path", default="../shared/data/mbpp/mbpp.jsonl")
+    p.add_argument("--new-tokens", type=int, default=256)
+
+
+def _cmd_bench(args) -> int:
+    from core.bench import run_bench
+    run_bench(args.model, args.out, args.repeats, args.throughput_repeats, args.train_steps, args.data_path,
+              new_tokens=args.new_tokens, skip_train=args.skip_train)
+    return 0
+
+
 COMMANDS = {"eval": (_add_eval, _cmd_eval), "runs": (_add_runs, _cmd_runs),
             "bench-exec": (_add_bench_exec, _cmd_bench_exec), "stats": (_add_stats, _cmd_stats),
             "collect": (_add_collect, _cmd_collect), "gate": (_add_gate, _cmd_gate),
             "bench-stats": (_add_bench_stats, _cmd_bench_stats), "bench-kv": (_add_bench_kv, _cmd_bench_kv),
-            "train": (_add_train, _cmd_train)}
+            "train": (_add_train, _cmd_train), "bench": (_add_bench, _cmd_bench)}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -61,7 +61,7 @@ class TrainConfig:
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     seed: int = 0
-    checkpoint_every: int = 50
+    checkpoint_every: int = 50  # 0: never (a benchmark's training loop)
     eval_every: int = 0
     val_batches: int = 2
     segments: int | None = None  # HRM deep-supervision segments (default: the preset's)
@@ -313,7 +313,7 @@ def train(cfg: TrainConfig) -> dict:
                     row["val_loss"] = validation_loss(trainable, val_examples, cfg, autocast)
                 if rank == 0:
                     metrics.append(row)
-                    if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                    if cfg.checkpoint_every > 0 and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
                         _save(trainable, optimizer, run, step, cfg)
     except TrainingDiverged as exc:
         if rank == 0:
