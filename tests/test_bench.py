@@ -1,0 +1,28 @@
+"""The efficiency benchmark's behaviour on small models (its figures come from `make bench`)."""
+import json
+
+import pytest
+
+from core.bench import run_bench, run_bench_kv
+
+
+def test_bench_measures_every_figure_side_by_side(tmp_path, mbpp_path, capsys):
+    report = run_bench(["hrm:tiny", "hf-arch:gpt2"], out=str(tmp_path / "bench.json"), repeats=1, throughput_repeats=1,
+                       train_steps=1, data_path=str(mbpp_path), seq_len=64, batch=2, new_tokens=4)
+    saved = json.loads((tmp_path / "bench.json").read_text())
+    assert saved["candidate"] == "hrm:tiny" and saved["baseline"] == "hf-arch:gpt2"
+    tiny, gpt2 = saved["models"]["hrm:tiny"], saved["models"]["hf-arch:gpt2"]
+    assert gpt2["params_total"] == 124_439_808 and tiny["params_nonembedding"] == 106_496
+    for f in (tiny, gpt2):
+        assert f["latency_ms"] > 0 and f["latency_check_ms"] > 0 and f["throughput_tok_s"] > 0
+        assert f["peak_train_rss_mb"] > 100 and f["trained"] is False
+        assert f["latency_ms_spread"][0] <= f["latency_ms"] <= f["latency_ms_spread"][1]
+    text = capsys.readouterr().out
+    assert "measured side by side in this run" in text and "Latency vs baseline" in text
+    assert saved["machine"]["cores"] and report["torch_threads"] >= 1
+
+
+def test_kv_cache_benchmark_reports_both_ways():
+    r = run_bench_kv("hrm:tiny", context=64, new_tokens=4, repeats=1)
+    assert r["with_cache_tok_s"] > 0 and r["without_cache_tok_s"] > 0
+    assert set(r["with_cache_by_context"]) == {64, 256, 1024}
