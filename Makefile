@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8501
 MBPP ?= ../shared/data/mbpp/mbpp.jsonl
 
-.PHONY: setup run test bench bench-exec bench-stats clean
+.PHONY: setup sysdeps run test bench bench-exec bench-stats clean
 
 setup: $(STAMP)
 
@@ -20,7 +20,14 @@ $(STAMP): requirements.txt
 run: setup
 	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT)
 
-test: setup
+# System packages the tests use (a real Prometheus); installed with apt-get where we are root.
+sysdeps:
+	@command -v prometheus >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; \
+	  else echo "note: prometheus is not installed and we are not root: its test will be skipped"; fi; }
+
+test: setup sysdeps
 	$(PY) -m pytest -q
 
 # Efficiency: HRM-27M vs GPT-2-124M (architecture, random weights), side by side in one run.

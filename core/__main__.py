@@ -47,6 +47,20 @@ def _add_eval(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run-dir", required=True, metavar="DIR", help="run directory (e.g. cache/runs/NAME)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_wandb_flag(p)
+
+
+def _add_wandb_flag(p) -> None:
+    p.add_argument("--wandb", choices=("auto", "off", "offline", "online"), default="auto",
+                   help="W&B logging at the end: auto = offline unless WANDB_API_KEY is set (default)")
+
+
+def _track(run_dir, setting) -> None:
+    from core.tracking import log_run, wandb_mode
+    if wandb_mode(setting) is None:
+        return
+    info = log_run(run_dir, setting)
+    print(f"  W&B ({info['mode']}): {info['url'] or info['dir']}")
 
 
 def _cmd_eval(args) -> int:
@@ -68,6 +82,7 @@ def _cmd_eval(args) -> int:
     t = s["timings"]
     rate = f"{t['samples_per_s']:.1f} samples/s" if t["samples_per_s"] else "nothing left to execute"
     print(f"  executed {t['executed_now']} samples in {t['exec_wall_s']:.1f} s ({rate}, {t['workers']} workers)")
+    _track(args.run_dir, args.wandb)
     return 0
 
 
@@ -253,6 +268,7 @@ def _add_train(sub) -> None:
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="auto: bf16 autocast where the GPU supports it, else fp32")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    _add_wandb_flag(p)
 
 
 def _cmd_train(args) -> int:
@@ -268,6 +284,7 @@ def _cmd_train(args) -> int:
     if int(__import__("os").environ.get("RANK", "0")) == 0:
         print(f"trained {args.model} for {s['steps']} steps ({s['precision']}, {s['world_size']} process(es)): loss "
               f"{s['first_loss']:.4f} -> {s['last_loss']:.4f}, peak RSS {s['peak_rss_mb']:.0f} MB; run {args.run_dir}")
+        _track(args.run_dir, args.wandb)
     return 0
 
 
@@ -284,12 +301,112 @@ def _add_bench(sub) -> None:
     p.add_argument("--skip-train", action="store_true", help="leave peak training RAM unmeasured")
     p.add_argument("--data-path", default="../shared/data/mbpp/mbpp.jsonl")
     p.add_argument("--new-tokens", type=int, default=256)
+    _add_wandb_flag(p)
 
 
 def _cmd_bench(args) -> int:
     from core.bench import run_bench
-    run_bench(args.model, args.out, args.repeats, args.throughput_repeats, args.train_steps, args.data_path,
-              new_tokens=args.new_tokens, skip_train=args.skip_train)
+    from core.tracking import log_bench
+    report = run_bench(args.model, args.out, args.repeats, args.throughput_repeats, args.train_steps, args.data_path,
+                       new_tokens=args.new_tokens, skip_train=args.skip_train)
+    info = log_bench(report, args.wandb, Path(args.out).parent if args.out else ".")
+    if info:
+        print(f"W&B ({info['mode']}): {info['url'] or info['dir']}")
+    return 0
+
+
+def _add_monitor(sub) -> None:
+    p = sub.add_parser("monitor", help="reliability monitor beside a job: system health + training faults",
+                       description="Samples CPU, memory, temperatures and GPUs into RUN_DIR/system.jsonl and writes "
+                                   "faults (non-finite loss, loss spike, grad-norm explosion, stall, dead process, "
+                                   "memory, disk) to RUN_DIR/alerts.jsonl until the run ends.")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--interval", type=float, default=5.0)
+    p.add_argument("--pid", type=int, help="the job's process (default: the manifest's)")
+    p.add_argument("--stall-s", type=float, default=600.0, help="seconds without a metrics line that count as a stall")
+    p.add_argument("--spike-factor", type=float, default=3.0)
+    p.add_argument("--grad-factor", type=float, default=10.0)
+    p.add_argument("--max-s", type=float, help="stop after this many seconds even if the run goes on")
+    p.add_argument("--wait-s", type=float, default=60.0, help="how long to wait for the run's manifest to appear")
+
+
+def _cmd_monitor(args) -> int:
+    import time as _time
+    from core.monitor import Monitor, Thresholds
+    from core.store import RunDir
+    deadline = _time.monotonic() + args.wait_s
+    while not RunDir(args.run_dir).exists():
+        if _time.monotonic() > deadline:
+            raise UsageError(f"{args.run_dir} has no manifest.json after {args.wait_s:g} s; is a job writing there?")
+        _time.sleep(0.2)
+    t = Thresholds(spike_factor=args.spike_factor, grad_factor=args.grad_factor, stall_s=args.stall_s)
+    n = Monitor(args.run_dir, t, pid=args.pid).run_forever(args.interval, args.max_s)
+    print(f"monitor stopped: {n} alert(s) in {args.run_dir}/alerts.jsonl")
+    return 0
+
+
+def _add_alerts(sub) -> None:
+    p = sub.add_parser("alerts", help="apply the alert rules to a gate's stats.json and send them to sinks")
+    p.add_argument("--stats", required=True, metavar="FILE", help="stats.json written by `gate`")
+    p.add_argument("--alerts-file", nargs="*", default=[], metavar="FILE", help="monitor alerts.jsonl files")
+    p.add_argument("--sinks", default="console", help="comma list of console, ci, github, slack")
+    p.add_argument("--repo", help="OWNER/NAME for the github sink")
+    p.add_argument("--pr", type=int, help="pull request number for the sticky comment and labels")
+    p.add_argument("--sha", help="commit for the status")
+    p.add_argument("--run-url", help="a link to show in the comment (e.g. the W&B run)")
+
+
+def _cmd_alerts(args) -> int:
+    from core.alerts import dispatch
+    out = dispatch(args.stats, args.alerts_file, args.sinks.split(","), args.repo, args.pr, args.sha, args.run_url)
+    print(f"{len(out.alerts)} alert(s) sent to {args.sinks}; verdict {out.verdict}")
+    return 0
+
+
+def _add_prom(sub) -> None:
+    p = sub.add_parser("prom-exporter", help="Prometheus exporter of pass@k, efficiency, system and alert gauges")
+    p.add_argument("--port", type=int, default=9108)
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
+    p.add_argument("--store", help="run store (default cache/runs or $HRM_GATE_STORE)")
+    p.add_argument("--bench", nargs="*", help="bench.json files (default results/bench.json and the runs' own)")
+    p.add_argument("--max-s", type=float, help="stop after this many seconds")
+
+
+def _cmd_prom(args) -> int:
+    from core.prom import serve
+    serve(args.port, args.host, Path(args.store) if args.store else None,
+          [Path(b) for b in args.bench] if args.bench is not None else None, args.max_s)
+    return 0
+
+
+def _add_wandb_log(sub) -> None:
+    p = sub.add_parser("wandb-log", help="log a finished run directory to W&B (offline unless WANDB_API_KEY)")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--wandb", choices=("auto", "offline", "online"), default="auto")
+
+
+def _cmd_wandb_log(args) -> int:
+    from core.tracking import log_run
+    info = log_run(args.run_dir, args.wandb)
+    where = info["url"] or f"{info['dir']} (offline: upload with `wandb sync {Path(info['dir']).parent}`)"
+    print(f"logged {args.run_dir} to W&B project hrm-vs-gpt2: {where}")
+    return 0
+
+
+def _add_wandb_dashboard(sub) -> None:
+    p = sub.add_parser("wandb-dashboard", help="build the W&B workspace (saved online; offline: its spec JSON)")
+    p.add_argument("--entity", help="W&B entity (default $WANDB_ENTITY)")
+    p.add_argument("--out", default="results/wandb_workspace.json", help="where the offline spec goes")
+
+
+def _cmd_wandb_dashboard(args) -> int:
+    from core.tracking import save_workspace
+    mode, where = save_workspace(args.out, args.entity)
+    if mode == "online":
+        print(f"saved the W&B workspace: {where}")
+    else:
+        print(f"offline (no WANDB_API_KEY): wrote the workspace spec to {where}; run this command again with "
+              "WANDB_API_KEY set to save it to W&B")
     return 0
 
 
@@ -297,7 +414,10 @@ COMMANDS = {"eval": (_add_eval, _cmd_eval), "runs": (_add_runs, _cmd_runs),
             "bench-exec": (_add_bench_exec, _cmd_bench_exec), "stats": (_add_stats, _cmd_stats),
             "collect": (_add_collect, _cmd_collect), "gate": (_add_gate, _cmd_gate),
             "bench-stats": (_add_bench_stats, _cmd_bench_stats), "bench-kv": (_add_bench_kv, _cmd_bench_kv),
-            "train": (_add_train, _cmd_train), "bench": (_add_bench, _cmd_bench)}
+            "train": (_add_train, _cmd_train), "bench": (_add_bench, _cmd_bench),
+            "monitor": (_add_monitor, _cmd_monitor), "alerts": (_add_alerts, _cmd_alerts),
+            "prom-exporter": (_add_prom, _cmd_prom), "wandb-log": (_add_wandb_log, _cmd_wandb_log),
+            "wandb-dashboard": (_add_wandb_dashboard, _cmd_wandb_dashboard)}
 
 
 def build_parser() -> argparse.ArgumentParser:

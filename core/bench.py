@@ -101,7 +101,7 @@ def independent_latency_ms(bm: BenchModel, ids: torch.Tensor) -> float:
 def train_peak_rss(spec: str, steps: int, data_path: str, batch: int = 8, seq_len: int = 512) -> dict:
     with tempfile.TemporaryDirectory(prefix="hrm-gate-bench-train-") as tmp:
         cmd = [sys.executable, "-m", "core", "train", "--model", spec, "--steps", str(steps), "--batch", str(batch),
-               "--seq-len", str(seq_len), "--checkpoint-every", "0", "--data-path", data_path, "--run-dir",
+               "--seq-len", str(seq_len), "--checkpoint-every", "0", "--wandb", "off", "--data-path", data_path, "--run-dir",
                str(Path(tmp) / "run")]
         proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
         if proc.returncode != 0:

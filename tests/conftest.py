@@ -19,3 +19,9 @@ def mbpp_path():
 @pytest.fixture(scope="session")
 def sanitized_path():
     return MBPP_DIR / "sanitized-mbpp.json"
+
+
+@pytest.fixture(autouse=True)
+def _no_wandb_unless_asked(monkeypatch):
+    """CLI runs in tests do not log to W&B; tests/test_tracking.py asks for it explicitly."""
+    monkeypatch.setenv("WANDB_MODE", "disabled")

@@ -1,0 +1,154 @@
+"""Alert sinks against a loopback server that answers like GitHub's and Slack's APIs."""
+import io
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from core import alerts
+
+TOKEN = "ghp_test_token_never_printed"
+STATS_FAIL = {"verdict": "FAILURE", "pass_at_1": {"p_value": 0.2},
+              "gate": {"reasons": ["p = 0.2 >= 0.1"], "kpis": [
+                  {"label": "Pass@1 (candidate)", "target": ">= 30.0%", "shown": "0.0%", "held": False, "met": False},
+                  {"label": "Latency, 512-token prefill", "target": "<= 150 ms", "shown": "not measured", "held": None,
+                   "met": False},
+                  {"label": "delta Pass@1 vs baseline", "target": ">= 4 pp", "shown": "+5.0 pp", "held": True, "met": True}]}}
+
+
+class FakeGitHub:
+    def __init__(self):
+        self.requests, self.comments, self.labels, self.statuses, self.slack = [], {}, [], [], []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _body(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                return json.loads(self.rfile.read(n)) if n else None
+
+            def _send(self, code, obj):
+                data = json.dumps(obj).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _record(self, body):
+                fake.requests.append((self.command, self.path, self.headers.get("Authorization"), body))
+
+            def do_GET(self):
+                self._record(None)
+                if self.path.startswith("/repos/o/r/issues/7/comments"):
+                    return self._send(200, [{"id": i, "body": b} for i, b in fake.comments.items()])
+                self._send(404, {"message": "Not Found"})
+
+            def do_POST(self):
+                body = self._body()
+                self._record(body)
+                if self.headers.get("Authorization") != f"Bearer {TOKEN}" and not self.path.startswith("/slack"):
+                    return self._send(401, {"message": "Bad credentials"})
+                if self.path == "/repos/o/r/issues/7/comments":
+                    cid = 100 + len(fake.comments)
+                    fake.comments[cid] = body["body"]
+                    return self._send(201, {"id": cid})
+                if self.path == "/repos/o/r/issues/7/labels":
+                    fake.labels += body["labels"]
+                    return self._send(200, [{"name": n} for n in fake.labels])
+                if self.path.startswith("/repos/o/r/statuses/"):
+                    fake.statuses.append(body)
+                    return self._send(201, body)
+                if self.path.startswith("/slack/"):
+                    fake.slack.append(body)
+                    return self._send(200, {"ok": True})
+                self._send(404, {"message": "Not Found"})
+
+            def do_PATCH(self):
+                body = self._body()
+                self._record(body)
+                cid = int(self.path.rsplit("/", 1)[1])
+                fake.comments[cid] = body["body"]
+                self._send(200, {"id": cid})
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def github():
+    g = FakeGitHub()
+    yield g
+    g.close()
+
+
+def test_rules():
+    out = alerts.evaluate_rules(STATS_FAIL, [{"severity": "critical", "rule": "disk_full", "message": "1 GiB free"}])
+    rules = [a.rule for a in out.alerts]
+    assert rules == ["ci_complete", "kpi_below_target", "inconclusive", "system_health"]
+    assert out.labels == ["kpi-below-target", "INCONCLUSIVE"] and out.state == "failure"
+    assert "Pass@1 (candidate): 0.0% (target >= 30.0%)" in out.alerts[1].details
+    ok = alerts.evaluate_rules({"verdict": "SUCCESS", "pass_at_1": {"p_value": 0.001},
+                                "gate": {"kpis": [{"label": "x", "target": "t", "shown": "s", "held": True, "met": True}]}})
+    assert [a.rule for a in ok.alerts] == ["ci_complete", "gate_pass"] and ok.state == "success"
+
+
+def test_github_comment_created_once_then_edited(github, tmp_path, caplog, monkeypatch):
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    monkeypatch.setenv("GITHUB_API_URL", github.url)
+    stats = tmp_path / "stats.json"
+    stats.write_text(json.dumps(STATS_FAIL))
+    with caplog.at_level(logging.DEBUG):
+        alerts.dispatch(str(stats), sinks=["github"], repo="o/r", pr=7, sha="abc123")
+        second = dict(STATS_FAIL, verdict="PARTIAL")
+        stats.write_text(json.dumps(second))
+        alerts.dispatch(str(stats), sinks=["github", "console"], repo="o/r", pr=7, sha="abc123")
+    assert len(github.comments) == 1  # created once, then edited in place
+    body = next(iter(github.comments.values()))
+    assert "HRM-CodeGen Gate: PARTIAL" in body and "| Pass@1 (candidate) | >= 30.0% | 0.0% | **no** |" in body
+    methods = [(m, p) for m, p, _, _ in github.requests]
+    assert methods.count(("POST", "/repos/o/r/issues/7/comments")) == 1
+    assert ("PATCH", "/repos/o/r/issues/comments/100") in methods
+    assert "kpi-below-target" in github.labels and "INCONCLUSIVE" in github.labels
+    assert github.statuses[-1]["state"] == "failure" and github.statuses[-1]["context"] == "hrm-codegen-gate"
+    assert all(auth == f"Bearer {TOKEN}" for _, _, auth, _ in github.requests)
+    assert TOKEN not in caplog.text
+
+
+def test_errors_never_show_the_token(github, tmp_path, monkeypatch):
+    monkeypatch.setenv("GITHUB_TOKEN", "wrong-" + TOKEN)
+    monkeypatch.setenv("GITHUB_API_URL", github.url)
+    stats = tmp_path / "stats.json"
+    stats.write_text(json.dumps(STATS_FAIL))
+    with pytest.raises(alerts.AlertSinkError, match="HTTP 401") as e:
+        alerts.dispatch(str(stats), sinks=["github"], repo="o/r", pr=7)
+    assert TOKEN not in str(e.value)
+
+
+def test_slack_webhook_and_ci_annotations(github, tmp_path, monkeypatch):
+    secret_path = "/slack/T000/B000/XXXXSECRET"
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", github.url + secret_path)
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    stats = tmp_path / "stats.json"
+    stats.write_text(json.dumps(STATS_FAIL))
+    out = alerts.dispatch(str(stats), sinks=["slack"])
+    assert github.slack and "[error] 2 KPI(s) below target" in github.slack[0]["text"]
+    buf = io.StringIO()
+    alerts.CIAnnotationSink(stream=buf).send(out)
+    lines = buf.getvalue().splitlines()
+    assert lines[0].startswith("::notice title=hrm-gate ci_complete::")
+    assert any(x.startswith("::error title=hrm-gate kpi_below_target::") for x in lines)
+    assert any(x.startswith("::warning title=hrm-gate inconclusive::") for x in lines)
+    assert "HRM-CodeGen Gate: FAILURE" in summary.read_text()
+    err = alerts._redact(github.url + secret_path)
+    assert "SECRET" not in err
