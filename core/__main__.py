@@ -410,6 +410,34 @@ def _cmd_wandb_dashboard(args) -> int:
     return 0
 
 
+def _add_report(sub) -> None:
+    p = sub.add_parser("report", help="the summary PDF: verdict, KPIs, stats, efficiency, training, protocol")
+    p.add_argument("--candidate", required=True, metavar="RUN")
+    p.add_argument("--baseline", required=True, metavar="RUN")
+    p.add_argument("--bench", metavar="FILE")
+    p.add_argument("--train-run", metavar="RUN_DIR")
+    p.add_argument("--out", required=True, metavar="FILE")
+
+
+def _cmd_report(args) -> int:
+    from core.report import build_report
+    out = build_report(args.candidate, args.baseline, args.out, args.bench, args.train_run)
+    print(f"wrote {out}")
+    return 0
+
+
+def _add_job(sub) -> None:
+    p = sub.add_parser("job", help=argparse.SUPPRESS)
+    p.add_argument("run_dir")
+    p.add_argument("argv", nargs=argparse.REMAINDER)
+
+
+def _cmd_job(args) -> int:
+    from core.jobs import run_job
+    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    return run_job(args.run_dir, argv)
+
+
 COMMANDS = {"eval": (_add_eval, _cmd_eval), "runs": (_add_runs, _cmd_runs),
             "bench-exec": (_add_bench_exec, _cmd_bench_exec), "stats": (_add_stats, _cmd_stats),
             "collect": (_add_collect, _cmd_collect), "gate": (_add_gate, _cmd_gate),
@@ -417,7 +445,8 @@ COMMANDS = {"eval": (_add_eval, _cmd_eval), "runs": (_add_runs, _cmd_runs),
             "train": (_add_train, _cmd_train), "bench": (_add_bench, _cmd_bench),
             "monitor": (_add_monitor, _cmd_monitor), "alerts": (_add_alerts, _cmd_alerts),
             "prom-exporter": (_add_prom, _cmd_prom), "wandb-log": (_add_wandb_log, _cmd_wandb_log),
-            "wandb-dashboard": (_add_wandb_dashboard, _cmd_wandb_dashboard)}
+            "wandb-dashboard": (_add_wandb_dashboard, _cmd_wandb_dashboard), "report": (_add_report, _cmd_report),
+            "job": (_add_job, _cmd_job)}
 
 
 def build_parser() -> argparse.ArgumentParser:

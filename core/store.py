@@ -24,6 +24,7 @@ def store_root() -> Path:
     return Path(os.environ.get("HRM_GATE_STORE") or DEFAULT_STORE)
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 ENDED = ("done", "failed", "cancelled")
+JOB_FILES = ("job.json", "job.log")  # written by core.jobs before the job claims its run directory
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -183,7 +184,7 @@ class RunDir:
             m.update(status="running", pid=os.getpid(), resumed=m.get("resumed", 0) + 1, ended_at=None)
             self.write_manifest(m)
             return True
-        if self.path.exists() and any(self.path.iterdir()):
+        if self.path.exists() and any(p.name not in JOB_FILES for p in self.path.iterdir()):
             raise RunStoreError(f"{self.path} is not empty and is not a run directory; choose another --run-dir")
         self.path.mkdir(parents=True, exist_ok=True)
         self.write_manifest({**fresh_manifest, "identity": identity, "status": "running", "pid": os.getpid()})

@@ -1,0 +1,23 @@
+"""Accuracy: final pass@k per run with 95% CIs, and pass@k vs training step."""
+import streamlit as st
+
+from core import charts
+from core.dashboard import eval_runs, pass_at_k_with_ci, pass_vs_step
+from pages._common import store
+
+st.title("Accuracy")
+st.caption("pass@k: per task 1 - C(n-c, k)/C(n, k), mean over tasks; reported only where every task has n >= k. "
+           "A sample passes only when every assert ran to the end in its own sandboxed process. "
+           "CI: 95% percentile bootstrap over tasks.")
+runs = eval_runs(store())
+if not runs:
+    st.info("No evaluated runs yet: launch one on the Runs screen.")
+else:
+    rows = [r for run in runs for r in pass_at_k_with_ci(run)]
+    st.altair_chart(charts.pass_at_k_bars(rows), width="stretch")
+    st.dataframe(rows, hide_index=True, width="stretch")
+steps = pass_vs_step(store())
+if steps:
+    st.altair_chart(charts.pass_vs_step(steps), width="stretch")
+else:
+    st.caption("Pass@1 vs step appears when a training run logs validation pass@1.")
