@@ -20,12 +20,15 @@ $(STAMP): requirements.txt
 run: setup
 	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT)
 
-# System packages the tests use (a real Prometheus); installed with apt-get where we are root.
+# System packages the tests use: a real Prometheus, Debian's chromium (the browser test),
+# poppler-utils (pdftoppm); installed with apt-get where we are root.
+SYSDEPS := prometheus chromium poppler-utils
 sysdeps:
-	@command -v prometheus >/dev/null || { \
+	@missing=""; for c in prometheus chromium pdftoppm; do command -v $$c >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; \
-	  else echo "note: prometheus is not installed and we are not root: its test will be skipped"; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSDEPS); \
+	  else echo "note: $(SYSDEPS) are not all installed and we are not root: their tests will be skipped"; fi; fi
 
 test: setup sysdeps
 	$(PY) -m pytest -q

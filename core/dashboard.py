@@ -1,4 +1,4 @@
-"""What the app's screens show, computed here so that pages/ only render (and tests can compare)."""
+"""What the app's screens show, computed here so that app_pages/ only render (and tests can compare)."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -31,7 +31,7 @@ def store(tmp_path_factory, mbpp_path):
 
 def page(name, store, monkeypatch):
     monkeypatch.setenv("HRM_GATE_STORE", str(store))
-    return AppTest.from_file(f"../pages/{name}.py", default_timeout=60)
+    return AppTest.from_file(f"../app_pages/{name}.py", default_timeout=60)
 
 
 @pytest.mark.parametrize("name", PAGES)

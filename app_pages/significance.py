@@ -7,7 +7,7 @@ from core.dashboard import eval_runs
 from core.gate import run_gate
 from core.errors import GateError
 from core.store import REPO_ROOT
-from pages._common import store
+from app_pages._common import store
 
 st.title("Significance")
 st.caption("Paired by task: per-task pass@k, a paired bootstrap CI and a two-sided sign-flip permutation p-value "

@@ -6,7 +6,7 @@ from core.access import AccessDenied, require_launch
 from core.dashboard import runs_table
 from core.errors import GateError
 from core.store import RunDir
-from pages._common import access_policy, signed_in, store
+from app_pages._common import access_policy, signed_in, store
 
 MBPP = "../shared/data/mbpp/mbpp.jsonl"
 SEED_MODELS = {"HRM-27M": "hrm:27m", "GPT-2-117M": "hf:gpt2", "CodeT5-small": "hf:Salesforce/codet5-small"}

@@ -4,7 +4,7 @@ import streamlit as st
 from core import charts
 from core.dashboard import alert_counts, alerts_feed, system_rows
 from core.monitor import system_sample
-from pages._common import store
+from app_pages._common import store
 
 st.title("System health")
 

@@ -4,7 +4,7 @@ import streamlit as st
 from core import charts
 from core.dashboard import training_rows
 from core.store import list_runs
-from pages._common import store
+from app_pages._common import store
 
 st.title("Training")
 runs = [r for r in list_runs(store()) if r.file("metrics.jsonl").exists()]

@@ -3,7 +3,7 @@ import streamlit as st
 
 from core.dashboard import drilldown, eval_runs
 from core.store import RunDir
-from pages._common import store
+from app_pages._common import store
 
 st.title("Per-task drill-down")
 runs = [r.run_id for r in eval_runs(store())]

@@ -5,7 +5,7 @@ from core import charts
 from core.bench import PROTOCOL
 from core.dashboard import bench_files, efficiency_rows
 from core.store import read_json
-from pages._common import store
+from app_pages._common import store
 
 st.title("Efficiency")
 files = bench_files(store())

@@ -8,7 +8,7 @@ from core.errors import GateError
 from core.report import build_report
 from core.store import list_runs
 from core.store import REPO_ROOT
-from pages._common import store
+from app_pages._common import store
 
 st.title("Report")
 runs = [r.run_id for r in eval_runs(store())]

@@ -3,7 +3,7 @@ import streamlit as st
 
 from core import charts
 from core.dashboard import eval_runs, pass_at_k_with_ci, pass_vs_step
-from pages._common import store
+from app_pages._common import store
 
 st.title("Accuracy")
 st.caption("pass@k: per task 1 - C(n-c, k)/C(n, k), mean over tasks; reported only where every task has n >= k. "

@@ -1,0 +1,142 @@
+"""A real browser (Debian's chromium, driven by Playwright) against the real app server.
+
+Opens every page (screenshots under results/screenshots/), launches a small run from the UI
+and sees it finish, re-runs the significance test, downloads the PDF and reads it back."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.test_evaluate import cli, write_samples
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = REPO / "results" / "screenshots"
+# url path, and how many charts the page shows for this store
+PAGES = {"runs": ("", 0), "accuracy": ("accuracy", 1), "significance": ("significance", 0),
+         "efficiency": ("efficiency", 1), "training": ("training", 0), "health": ("health", 0),
+         "tasks": ("tasks", 0), "report": ("report", 0)}
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+                                reason="chromium is installed by `make test` (apt-get, as root)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, mbpp_path):
+    assert Path(CHROMIUM).exists(), "CI must have chromium: `make test` installs it with apt-get"
+    store = tmp_path_factory.mktemp("browser-store")
+    cli("eval", "--model", "oracle", "--data-path", mbpp_path, "--limit", "10", "--run-dir", store / "oracle",
+        "--no-progress")
+    cli("eval", "--samples", write_samples(store.parent / "empty.jsonl", [{"task_id": t, "completion": ""}
+                                                                          for t in range(11, 21)]),
+        "--data-path", mbpp_path, "--run-dir", store / "empty", "--no-progress")
+    port = free_port()
+    env = {**os.environ, "HRM_GATE_STORE": str(store), "WANDB_MODE": "disabled"}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
+                             "--server.port", str(port), "--server.headless", "true"], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.3)
+    yield url, store
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking",
+                                                              "--disable-gpu", "--disable-component-update"])
+        yield b
+        b.close()
+
+
+def wait_idle(page, charts: int = 0):
+    """Until the script run is over, no element is still a loading skeleton and `charts` charts are drawn."""
+    page.wait_for_selector("[data-testid='stApp']", timeout=60_000)
+    page.wait_for_timeout(300)
+    page.wait_for_function("(n) => !document.querySelector('[data-testid=\"stSkeleton\"]') && "
+                           "!document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"]') && "
+                           "document.querySelectorAll('[data-testid=\"stVegaLiteChart\"] canvas, "
+                           "[data-testid=\"stVegaLiteChart\"] svg.marks').length >= n", arg=charts, timeout=90_000)
+    page.wait_for_timeout(500)
+
+
+def test_every_page_launch_significance_and_pdf(server, browser, tmp_path, mbpp_path):
+    url, store = server
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    for name, (path, charts) in PAGES.items():
+        page.goto(f"{url}/{path}")
+        wait_idle(page, charts)
+        page.get_by_role("heading", level=1).first.wait_for(timeout=30_000)
+        assert page.locator("[data-testid='stException']").count() == 0, name
+        assert page.get_by_role("link", name="Runs").count() >= 1  # st.navigation's menu, not file discovery
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+    # launch a small run from the form and see it finish
+    page.goto(url)
+    wait_idle(page)
+    page.get_by_text("Launch a run").click()
+    page.get_by_label("Run name").fill("from-browser")
+    model = page.get_by_label("Model", exact=True)
+    model.click()
+    page.keyboard.type("oracle")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.querySelector('input[aria-label=\"Model\"]').value === 'oracle'",
+                           timeout=30_000)
+    page.get_by_label("Tasks (eval)").fill("10")  # the same 10 tasks as the stored runs: comparable
+    page.get_by_role("button", name="Launch").click()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (store / "from-browser" / "job.json").exists():
+        time.sleep(0.3)
+    page.screenshot(path=str(SHOTS / "runs-launched.png"), full_page=True)
+    assert (store / "from-browser" / "job.json").exists(), "the form did not launch the run"
+    while time.monotonic() < deadline and not (store / "from-browser" / "run_summary.json").exists():
+        time.sleep(0.5)
+    page.reload()
+    wait_idle(page)
+    assert page.get_by_text("from-browser").count() >= 1
+    assert (store / "from-browser" / "manifest.json").exists()
+
+    # re-run the significance test
+    page.goto(f"{url}/significance")
+    wait_idle(page)
+    page.get_by_role("button", name="Run the test").click()
+    wait_idle(page)
+    page.get_by_text("Verdict:").first.wait_for(timeout=60_000)
+    page.screenshot(path=str(SHOTS / "significance-rerun.png"), full_page=True)
+
+    # build and download the PDF
+    page.goto(f"{url}/report")
+    wait_idle(page)
+    page.get_by_role("button", name="Build the PDF").click()
+    page.get_by_role("button", name="Download summary.pdf").wait_for(timeout=120_000)
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Download summary.pdf").click()
+    pdf = tmp_path / "summary.pdf"
+    dl.value.save_as(pdf)
+    from pypdf import PdfReader
+    text = "\n".join(p.extract_text() for p in PdfReader(str(pdf)).pages)
+    assert "Verdict:" in text and "Pass@1 (candidate)" in text and "Latency, 512-token prefill" in text
+    subprocess.run(["pdftoppm", "-png", "-r", "50", "-f", "1", "-l", "1", str(pdf), str(SHOTS / "report-page")],
+                   check=True)
+    assert list(SHOTS.glob("report-page*.png"))
