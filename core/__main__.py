@@ -438,6 +438,19 @@ def _cmd_job(args) -> int:
     return run_job(args.run_dir, argv)
 
 
+def _add_bench_app(sub) -> None:
+    p = sub.add_parser("bench-app", help="time switching app pages with 100 runs in the store")
+    p.add_argument("--runs", type=int, default=100)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--data-path", default="../shared/data/mbpp/mbpp.jsonl")
+
+
+def _cmd_bench_app(args) -> int:
+    from core.bench_app import run_bench_app
+    run_bench_app(args.runs, args.repeats, args.data_path)
+    return 0
+
+
 COMMANDS = {"eval": (_add_eval, _cmd_eval), "runs": (_add_runs, _cmd_runs),
             "bench-exec": (_add_bench_exec, _cmd_bench_exec), "stats": (_add_stats, _cmd_stats),
             "collect": (_add_collect, _cmd_collect), "gate": (_add_gate, _cmd_gate),
@@ -446,7 +459,7 @@ COMMANDS = {"eval": (_add_eval, _cmd_eval), "runs": (_add_runs, _cmd_runs),
             "monitor": (_add_monitor, _cmd_monitor), "alerts": (_add_alerts, _cmd_alerts),
             "prom-exporter": (_add_prom, _cmd_prom), "wandb-log": (_add_wandb_log, _cmd_wandb_log),
             "wandb-dashboard": (_add_wandb_dashboard, _cmd_wandb_dashboard), "report": (_add_report, _cmd_report),
-            "job": (_add_job, _cmd_job)}
+            "job": (_add_job, _cmd_job), "bench-app": (_add_bench_app, _cmd_bench_app)}
 
 
 def build_parser() -> argparse.ArgumentParser:
