@@ -106,7 +106,9 @@ def build_trainable(spec_text: str, cfg: TrainConfig, resume_dir: Path | None) -
             save_checkpoint(_unwrap(model), directory, {**base, "trained_steps": base["trained_steps"] + steps})
         return Trainable("hrm", model, tok.encode, tok.eos_id, tok.eos_id, save, base)
     if spec.kind in ("hf", "hf-arch"):
-        from core.models.hf import HFGenerator
+        from core.models.hf import HFGenerator, arch_config
+        if spec.kind == "hf-arch" and arch_config(spec.arg).is_encoder_decoder:
+            raise ModelSpecError(f"{spec_text}: training seq2seq models is not supported; use a causal LM")
         if resume_dir is not None:
             gen = HFGenerator.from_spec("hf", str(resume_dir))
         else:

@@ -21,6 +21,17 @@ def sanitized_path():
     return MBPP_DIR / "sanitized-mbpp.json"
 
 
+@pytest.fixture(scope="session")
+def oracle_run(tmp_path_factory, mbpp_path):
+    """The oracle on MBPP's whole test split, made once for every test that reads it."""
+    import subprocess
+    d = tmp_path_factory.mktemp("oracle-test-split") / "oracle"
+    subprocess.run([sys.executable, "-m", "core", "eval", "--model", "oracle", "--dataset", "mbpp", "--data-path",
+                    str(mbpp_path), "--split", "test", "--run-dir", str(d), "--no-progress", "--wandb", "off"],
+                   cwd=REPO, check=True, capture_output=True)
+    return d
+
+
 @pytest.fixture(autouse=True)
 def _no_wandb_unless_asked(monkeypatch):
     """CLI runs in tests do not log to W&B; tests/test_tracking.py asks for it explicitly."""

@@ -102,6 +102,7 @@ def test_hosted_mode_without_sign_in_hides_and_refuses(store, monkeypatch):
     assert any("Sign in to launch" in c.value for c in at.caption)
     with pytest.raises(AccessDenied):
         require_launch(policy("0.0.0.0", False), signed_in=False)
+    monkeypatch.delenv("HRM_GATE_HOSTED")
     require_launch(policy("127.0.0.1", False), signed_in=False)  # local: no login needed
 
 

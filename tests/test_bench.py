@@ -7,15 +7,25 @@ from core.bench import run_bench, run_bench_kv
 
 
 def test_bench_measures_every_figure_side_by_side(tmp_path, mbpp_path, capsys):
-    report = run_bench(["hrm:tiny", "hf-arch:gpt2"], out=str(tmp_path / "bench.json"), repeats=1, throughput_repeats=1,
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from core.models.tokenizer import load_tokenizer
+    tok = load_tokenizer("hrm-bpe-16k").fast
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_layer=2, n_embd=64, n_head=2)).save_pretrained(tmp_path / "g")
+    tok.save_pretrained(tmp_path / "g")
+    baseline = f"hf:{tmp_path / 'g'}"
+    report = run_bench(["hrm:tiny", baseline], out=str(tmp_path / "bench.json"), repeats=1, throughput_repeats=1,
                        train_steps=1, data_path=str(mbpp_path), seq_len=64, batch=2, new_tokens=4)
     saved = json.loads((tmp_path / "bench.json").read_text())
-    assert saved["candidate"] == "hrm:tiny" and saved["baseline"] == "hf-arch:gpt2"
-    tiny, gpt2 = saved["models"]["hrm:tiny"], saved["models"]["hf-arch:gpt2"]
-    assert gpt2["params_total"] == 124_439_808 and tiny["params_nonembedding"] == 106_496
+    assert saved["candidate"] == "hrm:tiny" and saved["baseline"] == baseline
+    tiny, gpt2 = saved["models"]["hrm:tiny"], saved["models"][baseline]
+    assert tiny["params_nonembedding"] == 106_496 and gpt2["params_total"] > tiny["params_total"]
+    assert tiny["trained"] is False and gpt2["trained"] is True
     for f in (tiny, gpt2):
         assert f["latency_ms"] > 0 and f["latency_check_ms"] > 0 and f["throughput_tok_s"] > 0
-        assert f["peak_train_rss_mb"] > 100 and f["trained"] is False
+        assert f["peak_train_rss_mb"] > 100
         assert f["latency_ms_spread"][0] <= f["latency_ms"] <= f["latency_ms_spread"][1]
     text = capsys.readouterr().out
     assert "measured side by side in this run" in text and "Latency vs baseline" in text

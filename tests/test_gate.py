@@ -11,14 +11,12 @@ from tests.test_evaluate import cli, write_samples
 
 
 @pytest.fixture(scope="module")
-def oracle_and_empty(tmp_path_factory, mbpp_path):
+def oracle_and_empty(tmp_path_factory, mbpp_path, oracle_run):
     d = tmp_path_factory.mktemp("runs")
-    cli("eval", "--model", "oracle", "--dataset", "mbpp", "--data-path", mbpp_path, "--run-dir", d / "oracle",
-        "--no-progress")
     ids = range(11, 511)
     cli("eval", "--samples", write_samples(d / "empty.jsonl", [{"task_id": t, "completion": ""} for t in ids]),
         "--dataset", "mbpp", "--data-path", mbpp_path, "--run-dir", d / "empty", "--no-progress")
-    return d / "oracle", d / "empty"
+    return oracle_run, d / "empty"
 
 
 def test_stats_on_real_runs(oracle_and_empty, tmp_path):

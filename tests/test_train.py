@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import REPO
 from tests.test_evaluate import cli
 
-SMALL = ["--model", "hrm:tiny", "--batch", "4", "--seq-len", "128", "--threads", "1"]
+SMALL = ["--model", "hrm:tiny", "--batch", "4", "--seq-len", "96", "--threads", "1"]
 
 
 def metrics(run):

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 
 @dataclass(frozen=True)
 class SamplingParams:
@@ -16,8 +14,9 @@ class SamplingParams:
     seed: int = 0
 
 
-def next_tokens(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator | None) -> torch.Tensor:
+def next_tokens(logits, temperature: float, top_p: float, gen):
     """One token per row of logits [batch, vocab]: greedy at temperature 0, else nucleus sampling."""
+    import torch
     if temperature <= 0:
         return logits.argmax(dim=-1)
     probs = torch.softmax(logits.float() / temperature, dim=-1)
