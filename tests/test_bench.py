@@ -1,7 +1,6 @@
 """The efficiency benchmark's behaviour on small models (its figures come from `make bench`)."""
 import json
 
-import pytest
 
 from core.bench import run_bench, run_bench_kv
 

@@ -102,7 +102,7 @@ def test_download_once_and_record_sha(tmp_path, mbpp_path):
     url = f"http://127.0.0.1:{server.server_address[1]}/mbpp.jsonl"
     try:
         for _ in range(2):
-            path = data.download("mbpp", tmp_path, url)
+            data.download("mbpp", tmp_path, url)
     finally:
         server.shutdown()
         server.server_close()

@@ -1,7 +1,6 @@
 """An offline W&B run written from a real run directory, read back from its .wandb file."""
 import json
 
-import pytest
 
 from core.store import JsonlAppender, RunDir, atomic_write_json
 from core.tracking import log_run, offline_files, read_offline_run, wandb_mode
