@@ -76,14 +76,14 @@ if can_launch:
         with st.form("launch"):
             kind = st.selectbox("Kind", jobs.KINDS)
             name = st.text_input("Run name", placeholder="letters, digits, . _ -")
-            preset = st.selectbox("Model", list(SEED_MODELS) + ["hrm:tiny", "oracle", "other"])
-            other = st.text_input("Model spec (when 'other')", placeholder="hf:/path/to/model")
+            preset = st.selectbox("Model", list(SEED_MODELS) + ["hrm:tiny", "oracle"])
+            other = st.text_input("Model spec (overrides the model above)", placeholder="hf:/path/to/model")
             baseline = st.text_input("Baseline (bench only)", value="hf-arch:gpt2")
             limit = st.number_input("Tasks (eval)", min_value=1, max_value=500, value=20)
             n = st.number_input("Samples per task (eval)", min_value=1, max_value=200, value=1)
             steps = st.number_input("Steps (train)", min_value=1, max_value=100000, value=20)
             if st.form_submit_button("Launch"):
-                spec = other if preset == "other" else SEED_MODELS.get(preset, preset)
+                spec = other.strip() or SEED_MODELS.get(preset, preset)
                 launch(jobs.JobRequest(kind, name, spec, data_path=MBPP, limit=int(limit), n=int(n), steps=int(steps),
                                        baseline=baseline if kind == "bench" else None))
 elif policy.hosted:

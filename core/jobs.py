@@ -120,7 +120,7 @@ def cancel(run_dir: str | Path) -> bool:
     if not job or job["status"] != "running":
         return False
     job["cancel_requested"] = True
-    atomic_write_json(Path(run_dir) / "job.json", {k: v for k, v in job.items()})
+    atomic_write_json(Path(run_dir) / "job.json", job)
     try:
         os.killpg(job["pid"], signal.SIGTERM)
     except ProcessLookupError:

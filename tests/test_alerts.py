@@ -2,12 +2,11 @@
 import io
 import json
 import logging
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from core import alerts
+from tests.loopback import JsonHandler, serve, stop
 
 TOKEN = "ghp_test_token_never_printed"
 STATS_FAIL = {"verdict": "FAILURE", "pass_at_1": {"p_value": 0.2},
@@ -23,65 +22,47 @@ class FakeGitHub:
         self.requests, self.comments, self.labels, self.statuses, self.slack = [], {}, [], [], []
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def _body(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                return json.loads(self.rfile.read(n)) if n else None
-
-            def _send(self, code, obj):
-                data = json.dumps(obj).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def _record(self, body):
                 fake.requests.append((self.command, self.path, self.headers.get("Authorization"), body))
 
             def do_GET(self):
                 self._record(None)
                 if self.path.startswith("/repos/o/r/issues/7/comments"):
-                    return self._send(200, [{"id": i, "body": b} for i, b in fake.comments.items()])
-                self._send(404, {"message": "Not Found"})
+                    return self.send_json(200, [{"id": i, "body": b} for i, b in fake.comments.items()])
+                self.send_json(404, {"message": "Not Found"})
 
             def do_POST(self):
-                body = self._body()
+                body = self.read_json()
                 self._record(body)
                 if self.headers.get("Authorization") != f"Bearer {TOKEN}" and not self.path.startswith("/slack"):
-                    return self._send(401, {"message": "Bad credentials"})
+                    return self.send_json(401, {"message": "Bad credentials"})
                 if self.path == "/repos/o/r/issues/7/comments":
                     cid = 100 + len(fake.comments)
                     fake.comments[cid] = body["body"]
-                    return self._send(201, {"id": cid})
+                    return self.send_json(201, {"id": cid})
                 if self.path == "/repos/o/r/issues/7/labels":
                     fake.labels += body["labels"]
-                    return self._send(200, [{"name": n} for n in fake.labels])
+                    return self.send_json(200, [{"name": n} for n in fake.labels])
                 if self.path.startswith("/repos/o/r/statuses/"):
                     fake.statuses.append(body)
-                    return self._send(201, body)
+                    return self.send_json(201, body)
                 if self.path.startswith("/slack/"):
                     fake.slack.append(body)
-                    return self._send(200, {"ok": True})
-                self._send(404, {"message": "Not Found"})
+                    return self.send_json(200, {"ok": True})
+                self.send_json(404, {"message": "Not Found"})
 
             def do_PATCH(self):
-                body = self._body()
+                body = self.read_json()
                 self._record(body)
                 cid = int(self.path.rsplit("/", 1)[1])
                 fake.comments[cid] = body["body"]
-                self._send(200, {"id": cid})
+                self.send_json(200, {"id": cid})
 
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.httpd, self.url = serve(Handler)
 
     def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        stop(self.httpd)
 
 
 @pytest.fixture

@@ -1,14 +1,12 @@
 """The OpenAI-compatible client against a loopback server that answers with our tiny HRM."""
-import json
 import logging
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from core.models import load_generator, parse_spec
 from core.models.openai_compat import GenerationError, OpenAICompatGenerator
 from core.models.sampling import SamplingParams
+from tests.loopback import JsonHandler, serve, stop
 
 TOKEN = "sk-test-do-not-leak-123"
 
@@ -22,40 +20,27 @@ class CompletionServer:
         self.fail_first, self.status = fail_first, status
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_POST(self):
                 server.calls += 1
                 server.auth.append(self.headers.get("Authorization"))
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                body = self.read_json()
                 if self.path != "/v1/completions":
-                    return self._send(404, {"error": "not found"})
+                    return self.send_json(404, {"error": "not found"})
                 if server.calls <= server.fail_first:
-                    return self._send(server.status, {"error": {"message": "overloaded"}})
+                    return self.send_json(server.status, {"error": {"message": "overloaded"}})
                 params = SamplingParams(n=body.get("n", 1), temperature=body.get("temperature", 0),
                                         top_p=body.get("top_p", 1), max_new_tokens=body["max_tokens"],
                                         stop=tuple(body.get("stop") or ()), seed=body.get("seed", 0))
                 texts = server.hrm.generate(body["prompt"], params)
-                self._send(200, {"object": "text_completion", "model": body["model"],
-                                 "choices": [{"index": i, "text": t, "finish_reason": "stop"} for i, t in enumerate(texts)]})
+                self.send_json(200, {"object": "text_completion", "model": body["model"],
+                                  "choices": [{"index": i, "text": t, "finish_reason": "stop"} for i, t in enumerate(texts)]})
 
-            def _send(self, code, obj):
-                data = json.dumps(obj).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.httpd, base = serve(Handler)
+        self.url = f"{base}/v1"
 
     def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        stop(self.httpd)
 
 
 @pytest.fixture
