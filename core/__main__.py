@@ -201,10 +201,16 @@ def _add_gate(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--intersection", action="store_true")
     p.add_argument("--out", metavar="FILE", help="stats.json to write (default: the candidate run's stats.json)")
+    p.add_argument("--publish", metavar="DIR", help="also write stats.json, run_summary.json and badge.svg (Pass@1, "
+                                                     "green at the KPI target) into DIR, e.g. results")
+    p.add_argument("--release", action="store_true", help="Gate C7: publish (default REPO_DIR/results), write summary.pdf "
+                                                          "there, and on SUCCESS only tag the release in the git repository")
+    p.add_argument("--tag", default="v0.3.0", help="release tag made by --release on SUCCESS (default v0.3.0)")
+    p.add_argument("--repo-dir", default=".", metavar="DIR", help="git repository to tag (default: here)")
 
 
 def _cmd_gate(args) -> int:
-    from core.gate import run_gate
+    from core.gate import release_outputs, run_gate
     try:
         result = run_gate(args.candidate, args.baseline, bench=args.bench, kpis=args.kpis, train_runs=args.train_runs,
                           ks=args.k, resamples=args.resamples, seed=args.seed, intersection=args.intersection,
@@ -213,6 +219,12 @@ def _cmd_gate(args) -> int:
         raise UsageError(str(exc)) from None
     print(result.text)
     print(f"wrote {result.stats_path}")
+    publish_dir = args.publish or (str(Path(args.repo_dir) / "results") if args.release else None)
+    if publish_dir:
+        for line in release_outputs(result, args.candidate, args.baseline, publish_dir, bench=args.bench,
+                                    kpis=args.kpis, train_runs=args.train_runs, release=args.release,
+                                    tag=args.tag, repo_dir=args.repo_dir):
+            print(line)
     return result.verdict.exit_code
 
 

@@ -1,7 +1,8 @@
 """The release gate: two runs (+ bench figures, training runs) -> KPI table and verdict.
 
 Writes stats.json (the significance test in the seed's shape) with the verdict and every KPI
-filled in. Tagging a release on SUCCESS (Gate C7) builds on this.
+filled in. release_outputs publishes it (badge, copies) and, for Gate C7, writes the summary PDF
+and tags the release on SUCCESS only.
 """
 from __future__ import annotations
 
@@ -71,3 +72,31 @@ def run_gate(candidate: str, baseline: str, bench: str | None = None, kpis: str 
     header = (f"candidate {label_a} vs baseline {label_b}: {comparisons[0].n_tasks} paired tasks, "
               f"{resamples} resamples, seed {seed}")
     return GateResult(verdict, doc, stats_path, header + "\n\n" + kpi.format_table(verdict))
+
+
+def release_outputs(result: GateResult, candidate: str, baseline: str, results_dir: str, bench: str | None = None,
+                    kpis: str | None = None, train_runs=None, release: bool = False, tag: str = "v0.3.0",
+                    repo_dir: str = ".") -> list[str]:
+    """Publish the gate's outcome into results_dir; with release, also the summary PDF and (SUCCESS only) the tag.
+    Returns one line per thing done, for the CLI and the pipeline to print."""
+    from core import release as rel
+    target = kpi.load_kpis(kpis)["accuracy"]["pass_at_1_min"]
+    written = rel.publish(results_dir, result.stats, candidate, target)
+    lines = [f"published {', '.join(str(p) for p in written)}"]
+    if not release:
+        return lines
+    from core.report import build_report
+    pdf = build_report(candidate, baseline, Path(results_dir) / "summary.pdf", bench=bench,
+                       train_run=(train_runs or [None])[0], gate=result)
+    lines.append(f"wrote {pdf}")
+    if result.verdict.verdict != "SUCCESS":
+        lines.append(f"not tagged: the verdict is {result.verdict.verdict}; only SUCCESS makes release {tag}")
+        return lines
+    summary = rel.candidate_pass_at_1(result.stats)
+    message = (f"HRM-CodeGen Gate SUCCESS: candidate {result.stats.get('candidate')} pass@1 "
+               f"{100 * (summary or 0):.1f}% vs baseline {result.stats.get('baseline')}, "
+               f"delta {100 * result.stats['pass_at_1']['delta']:+.1f} pp, p {result.stats['pass_at_1']['p_value']:.4g}")
+    t = rel.tag_release(repo_dir, tag, message)
+    lines.append(f"tagged {t.tag} at {t.commit[:12]}" + ("" if t.created else " (already there)")
+                 + f"; push it with: git push origin {t.tag}")
+    return lines

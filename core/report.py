@@ -38,11 +38,14 @@ def _table(rows, col_widths=None, header=True) -> Table:
 
 
 def build_report(candidate: str, baseline: str, out: str | Path, bench: str | None = None, train_run: str | None = None,
-                 resamples: int = 10_000, seed: int = 0) -> Path:
+                 resamples: int = 10_000, seed: int = 0, kpis: str | None = None, gate=None) -> Path:
+    """The summary PDF. `gate` is a GateResult already computed for these runs (else the gate runs here
+    and leaves its stats next to the PDF)."""
     styles = getSampleStyleSheet()
-    gate = run_gate(candidate, baseline, bench=bench, resamples=resamples, seed=seed,
-                    out=str(Path(out).with_suffix(".stats.json")),
-                    train_runs=[train_run] if train_run else None)
+    if gate is None:
+        gate = run_gate(candidate, baseline, bench=bench, kpis=kpis, resamples=resamples, seed=seed,
+                        out=str(Path(out).with_suffix(".stats.json")),
+                        train_runs=[train_run] if train_run else None)
     v = gate.verdict
     story = [Paragraph("HRM-CodeGen Gate: summary", styles["Title"]),
              Paragraph(f"Verdict: <b>{v.verdict}</b> &nbsp; (candidate {Path(candidate).name}, baseline "

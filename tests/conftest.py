@@ -32,6 +32,19 @@ def oracle_run(tmp_path_factory, mbpp_path):
     return d
 
 
+@pytest.fixture(scope="session")
+def oracle_and_empty(tmp_path_factory, mbpp_path, oracle_run):
+    """The oracle run and a run of empty completions over the same 500 test tasks."""
+    import json
+    import subprocess
+    d = tmp_path_factory.mktemp("runs")
+    (d / "empty.jsonl").write_text("".join(json.dumps({"task_id": t, "completion": ""}) + "\n" for t in range(11, 511)))
+    subprocess.run([sys.executable, "-m", "core", "eval", "--samples", str(d / "empty.jsonl"), "--dataset", "mbpp",
+                    "--data-path", str(mbpp_path), "--run-dir", str(d / "empty"), "--no-progress", "--wandb", "off"],
+                   cwd=REPO, check=True, capture_output=True)
+    return oracle_run, d / "empty"
+
+
 @pytest.fixture(autouse=True)
 def _no_wandb_unless_asked(monkeypatch):
     """CLI runs in tests do not log to W&B; tests/test_tracking.py asks for it explicitly."""

@@ -7,16 +7,7 @@ import pytest
 
 from core.collect import collect, watch
 from core.store import JsonlAppender, RunDir, atomic_write_json
-from tests.test_evaluate import cli, write_samples
-
-
-@pytest.fixture(scope="module")
-def oracle_and_empty(tmp_path_factory, mbpp_path, oracle_run):
-    d = tmp_path_factory.mktemp("runs")
-    ids = range(11, 511)
-    cli("eval", "--samples", write_samples(d / "empty.jsonl", [{"task_id": t, "completion": ""} for t in ids]),
-        "--dataset", "mbpp", "--data-path", mbpp_path, "--run-dir", d / "empty", "--no-progress")
-    return oracle_run, d / "empty"
+from tests.test_evaluate import cli
 
 
 def test_stats_on_real_runs(oracle_and_empty, tmp_path):

@@ -1,0 +1,113 @@
+"""Publishing a gate's outcome: the README badge, copies in results/, and Gate C7's release tag.
+
+The badge shows the candidate's measured Pass@1, green at or above the KPI target (kpis.toml,
+30% by default) and red below it; grey when nothing was measured. The release tag is made only
+when the verdict is SUCCESS; a PARTIAL or FAILURE verdict never tags.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from core.errors import GateError
+from core.store import atomic_write_json, atomic_write_text
+
+log = logging.getLogger(__name__)
+GREEN, RED, GREY = "#4c1", "#e05d44", "#9f9f9f"
+DEFAULT_TAG = "v0.3.0"
+
+
+class ReleaseError(GateError):
+    pass
+
+
+def badge_colour(pass_at_1: float | None, target: float) -> str:
+    if pass_at_1 is None:
+        return GREY
+    return GREEN if pass_at_1 >= target else RED
+
+
+def _text_width(text: str) -> int:
+    """Width in px of 11px Verdana, close enough for a badge (shields.io measures the same font)."""
+    narrow, wide = set("iIl.,:;!|' ()[]1"), set("mwMW@%")
+    return sum(4 if c in narrow else 10 if c in wide else 7 for c in text) + 10
+
+
+def badge_svg(pass_at_1: float | None, target: float = 0.30, label: str = "MBPP pass@1") -> str:
+    value = "not measured" if pass_at_1 is None else f"{100 * pass_at_1:.1f}%"
+    colour = badge_colour(pass_at_1, target)
+    lw, vw = _text_width(label), _text_width(value)
+    title = escape(f"{label}: {value} (green at >= {100 * target:.0f}%)")
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{lw + vw}" height="20" role="img" aria-label="{title}">'
+            f'<title>{title}</title>'
+            f'<rect width="{lw}" height="20" fill="#555"/><rect x="{lw}" width="{vw}" height="20" fill="{colour}"/>'
+            '<g fill="#fff" text-anchor="middle" font-family="Verdana,DejaVu Sans,sans-serif" font-size="11">'
+            f'<text x="{lw / 2:.1f}" y="14">{escape(label)}</text>'
+            f'<text x="{lw + vw / 2:.1f}" y="14">{escape(value)}</text></g></svg>\n')
+
+
+def write_badge(path: str | Path, pass_at_1: float | None, target: float = 0.30) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, badge_svg(pass_at_1, target))
+    return path
+
+
+def publish(results_dir: str | Path, stats: dict, candidate_run: str | Path, target: float) -> list[Path]:
+    """Copies of the gate's stats.json and the candidate's run_summary.json, and the badge."""
+    out = Path(results_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "stats.json", stats)
+    written = [out / "stats.json"]
+    summary = Path(candidate_run) / "run_summary.json"
+    if summary.is_file():
+        shutil.copyfile(summary, out / "run_summary.json.tmp")
+        (out / "run_summary.json.tmp").replace(out / "run_summary.json")
+        written.append(out / "run_summary.json")
+    written.append(write_badge(out / "badge.svg", candidate_pass_at_1(stats), target))
+    return written
+
+
+def candidate_pass_at_1(stats: dict) -> float | None:
+    """The candidate's Pass@1 in a stats.json (keyed by the candidate's label)."""
+    return (stats.get("pass_at_1") or {}).get(stats.get("candidate"))
+
+
+def _git(repo: Path, *args: str) -> str:
+    try:
+        proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        raise ReleaseError("git is not installed; the release tag needs it") from None
+    if proc.returncode != 0:
+        raise ReleaseError(f"git {' '.join(args[:2])} failed in {repo}: {proc.stderr.strip().splitlines()[-1:] or ['?']}")
+    return proc.stdout.strip()
+
+
+@dataclass
+class TagResult:
+    tag: str
+    commit: str
+    created: bool
+
+
+def tag_release(repo_dir: str | Path, tag: str, message: str) -> TagResult:
+    """An annotated tag on HEAD. An existing tag on HEAD is fine (a rerun); on another commit it is an error."""
+    repo = Path(repo_dir)
+    if not tag or tag.startswith("-") or any(c.isspace() for c in tag):
+        raise ReleaseError(f"--tag {tag!r} is not a usable tag name; pass one like v0.3.0")
+    _git(repo, "check-ref-format", f"refs/tags/{tag}")
+    head = _git(repo, "rev-parse", "HEAD")
+    existing = subprocess.run(["git", "-C", str(repo), "rev-parse", "-q", "--verify", f"refs/tags/{tag}^{{commit}}"],
+                              capture_output=True, text=True).stdout.strip()
+    if existing:
+        if existing == head:
+            return TagResult(tag, head, created=False)
+        raise ReleaseError(f"tag {tag} already exists on commit {existing[:12]}, not on HEAD {head[:12]}; "
+                           "pass --tag with the next version")
+    _git(repo, "-c", "user.name=hrm-codegen-gate", "-c", "user.email=gate@localhost", "tag", "-a", tag, "-m", message)
+    log.info("tagged %s at %s", tag, head[:12])
+    return TagResult(tag, head, created=True)
