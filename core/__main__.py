@@ -438,6 +438,43 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _add_pipeline(sub) -> None:
+    p = sub.add_parser("pipeline", help="the whole gate in one command: train? -> eval x2 -> bench -> collect -> stats "
+                                        "-> gate -> W&B -> PDF -> alerts; finished steps are skipped",
+                       description="Runs the steps of pipeline.toml in order, skipping each one whose output is already "
+                                   "in the pipeline's out_dir (so the same command resumes after a crash and does "
+                                   "nothing once all is done), then prints one summary. Exit: the gate's (0 SUCCESS, "
+                                   "3 PARTIAL, 4 FAILURE); 1 when a step failed; 2 bad usage.")
+    p.add_argument("--config", default="pipeline.toml", metavar="FILE", help="pipeline config (default pipeline.toml)")
+    p.add_argument("--out-dir", metavar="DIR", help="overrides [pipeline].out_dir")
+    p.add_argument("--limit", type=int, metavar="N", help="overrides [pipeline].limit: the first N tasks of the split")
+    p.add_argument("--data-path", metavar="FILE", help="overrides [pipeline].data_path")
+    p.add_argument("--sinks", help="overrides [alerts].sinks, e.g. console,ci,github")
+    p.add_argument("--repo", help="OWNER/NAME for the github sink")
+    p.add_argument("--pr", type=int, help="pull request for the sticky comment and labels")
+    p.add_argument("--sha", help="commit for the status")
+    p.add_argument("--release", action="store_true", help="Gate C7 in the gate step: PDF to results/, tag on SUCCESS")
+    p.add_argument("--redo", metavar="STEPS", help="redo these finished steps, e.g. gate,report,alerts")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _cmd_pipeline(args) -> int:
+    from core.pipeline import Pipeline, PipelineError, format_summary, load_config, parse_redo
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be >= 1")
+    overrides = {"pipeline.out_dir": args.out_dir, "pipeline.limit": args.limit, "pipeline.data_path": args.data_path,
+                 "alerts.sinks": args.sinks.split(",") if args.sinks else None, "alerts.repo": args.repo,
+                 "alerts.pr": args.pr, "alerts.sha": args.sha, "gate.release": args.release or None}
+    pipe = Pipeline(load_config(args.config, overrides), parse_redo(args.redo), progress=not args.no_progress)
+    try:
+        pipe.run()
+    except PipelineError:
+        print(format_summary(pipe))
+        raise
+    print(format_summary(pipe))
+    return {"SUCCESS": 0, "PARTIAL": 3, "FAILURE": 4}.get(pipe.verdict(), 1)
+
+
 def _add_job(sub) -> None:
     p = sub.add_parser("job", help=argparse.SUPPRESS)
     p.add_argument("run_dir")
@@ -471,7 +508,7 @@ COMMANDS = {"eval": (_add_eval, _cmd_eval), "runs": (_add_runs, _cmd_runs),
             "monitor": (_add_monitor, _cmd_monitor), "alerts": (_add_alerts, _cmd_alerts),
             "prom-exporter": (_add_prom, _cmd_prom), "wandb-log": (_add_wandb_log, _cmd_wandb_log),
             "wandb-dashboard": (_add_wandb_dashboard, _cmd_wandb_dashboard), "report": (_add_report, _cmd_report),
-            "job": (_add_job, _cmd_job), "bench-app": (_add_bench_app, _cmd_bench_app)}
+            "pipeline": (_add_pipeline, _cmd_pipeline), "job": (_add_job, _cmd_job), "bench-app": (_add_bench_app, _cmd_bench_app)}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -149,8 +149,14 @@ def _parse_humaneval(path: Path) -> list[Task]:
 PARSERS = {"mbpp": _parse_mbpp, "mbpp-sanitized": _parse_mbpp_sanitized, "humaneval-jsonl": _parse_humaneval}
 
 
-def download(name: str, cache_dir: Path = DEFAULT_CACHE, url: str | None = None) -> Path:
+def datasets_dir() -> Path:
+    """Where downloaded datasets go: $HRM_GATE_DATASETS, else cache/datasets/ in the repository."""
+    return Path(os.environ.get("HRM_GATE_DATASETS") or DEFAULT_CACHE)
+
+
+def download(name: str, cache_dir: Path | None = None, url: str | None = None) -> Path:
     """Fetch an MBPP file once into cache_dir; its sha256 is stored beside it."""
+    cache_dir = Path(cache_dir) if cache_dir else datasets_dir()
     url = url or os.environ.get(f"HRM_GATE_{name.upper().replace('-', '_')}_URL") or CANONICAL_URLS[name]
     target = cache_dir / Path(url).name
     if target.exists():
@@ -172,7 +178,7 @@ def download(name: str, cache_dir: Path = DEFAULT_CACHE, url: str | None = None)
 
 
 def load_dataset(name: str, data_path: str | os.PathLike | None = None, split: str = "test",
-                 limit: int | None = None, cache_dir: Path = DEFAULT_CACHE) -> Dataset:
+                 limit: int | None = None, cache_dir: Path | None = None) -> Dataset:
     if name not in DATASETS:
         raise DataError(f"unknown --dataset {name!r}; choose one of {', '.join(DATASETS)}")
     if data_path is None:

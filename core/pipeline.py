@@ -1,0 +1,359 @@
+"""One command for the whole gate: python -m core pipeline --config pipeline.toml.
+
+Steps, in order: train (optional) -> eval candidate -> eval baseline -> bench (optional) ->
+collect -> stats -> gate -> W&B -> report (PDF) -> alerts. Each step is skipped when its output
+is already in the pipeline's directory, so a pipeline killed half-way and started again with the
+same command picks up where it stopped, and a finished one does nothing. Runs themselves
+(train, eval) resume at the sample/step level. The summary lists every step: ran, skipped, off.
+
+Outputs in OUT_DIR: train/, candidate/, baseline/ (run directories), bench.json, collected.json,
+stats.json (with the verdict once the gate ran), badge.svg, wandb.json, summary.pdf, alerts.json,
+steps.json (the settings each finished step ran with: a step whose settings changed runs again),
+pipeline.json (the summary).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from core.errors import GateError, UsageError
+from core.store import RunDir, atomic_write_json, read_json
+
+log = logging.getLogger(__name__)
+
+STEPS = ("train", "eval-candidate", "eval-baseline", "bench", "collect", "stats", "gate", "wandb", "report", "alerts")
+REDOABLE = ("bench", "collect", "stats", "gate", "wandb", "report", "alerts")
+SCHEMA = {
+    "pipeline": {"out_dir", "dataset", "data_path", "split", "limit", "workers", "timeout", "seed", "ks"},
+    "train": {"model", "steps", "batch", "seq_len", "lr", "warmup", "seed", "checkpoint_every", "prompt", "split"},
+    "candidate": {"model", "samples", "n", "temperature", "top_p", "max_new_tokens", "prompt"},
+    "baseline": {"model", "samples", "n", "temperature", "top_p", "max_new_tokens", "prompt"},
+    "bench": {"models", "repeats", "throughput_repeats", "new_tokens", "train_steps", "skip_train"},
+    "gate": {"kpis", "resamples", "intersection", "publish", "release", "tag", "repo_dir"},
+    "wandb": {"mode"},
+    "report": {"enabled"},
+    "alerts": {"sinks", "repo", "pr", "sha"},
+}
+TRAINED = "train"  # a candidate model of "train" means the checkpoint the [train] step made
+
+
+class PipelineError(GateError):
+    pass
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> dict:
+    """pipeline.toml, checked against SCHEMA, with command-line overrides applied ("section.key": value)."""
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"pipeline config not found: {p}; pass --config FILE (see pipeline.toml in the repository)")
+    try:
+        cfg = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{p}: not valid TOML ({exc})") from None
+    for section, table in cfg.items():
+        if section not in SCHEMA or not isinstance(table, dict):
+            raise UsageError(f"{p}: unknown section [{section}]; known: {', '.join(SCHEMA)}")
+        unknown = sorted(set(table) - SCHEMA[section])
+        if unknown:
+            raise UsageError(f"{p}: unknown key {unknown[0]!r} in [{section}]; known: {', '.join(sorted(SCHEMA[section]))}")
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            section, key = dotted.split(".")
+            cfg.setdefault(section, {})[key] = value
+    for side in ("candidate", "baseline"):
+        table = cfg.get(side, {})
+        if bool(table.get("model")) == bool(table.get("samples")):
+            raise UsageError(f"{p}: [{side}] needs exactly one of model = SPEC or samples = FILE")
+    if cfg["candidate"].get("model") == TRAINED and "train" not in cfg:
+        raise UsageError(f"{p}: [candidate] model = \"train\" needs a [train] section")
+    cfg.setdefault("pipeline", {}).setdefault("out_dir", "cache/pipeline/default")
+    return cfg
+
+
+@dataclass
+class StepResult:
+    name: str
+    status: str  # ran | skipped | off | failed
+    seconds: float
+    detail: str
+
+
+@dataclass
+class Pipeline:
+    cfg: dict
+    redo: tuple[str, ...] = ()
+    progress: bool = True
+    results: list[StepResult] = field(default_factory=list)
+    _gate: object = None
+
+    @property
+    def out(self) -> Path:
+        return Path(self.cfg["pipeline"]["out_dir"])
+
+    def path(self, name: str) -> Path:
+        return self.out / name
+
+    # ---------------------------------------------------------------- settings
+    def _p(self, key, default=None):
+        return self.cfg["pipeline"].get(key, default)
+
+    @property
+    def ks(self) -> tuple[int, ...]:
+        return tuple(self._p("ks", [1, 10]))
+
+    def model_spec(self, side: str) -> str | None:
+        spec = self.cfg[side].get("model")
+        return f"hrm:{self.path('train') / 'checkpoint'}" if spec == TRAINED else spec
+
+    def train_runs(self) -> list[str] | None:
+        return [str(self.path("train"))] if "train" in self.cfg else None
+
+    def bench_file(self) -> str | None:
+        return str(self.path("bench.json")) if self.path("bench.json").exists() else None
+
+    def kpis(self) -> str | None:
+        return self.cfg.get("gate", {}).get("kpis")
+
+    # ---------------------------------------------------------------- steps
+    def steps(self) -> list[tuple[str, Callable[[], bool] | None, Callable[[], str]]]:
+        """(name, output there?, run) per step; output there? is None where the config switches the step off."""
+        has_bench = "bench" in self.cfg
+        wandb_on = self.cfg.get("wandb", {}).get("mode", "auto") != "off"
+        report_on = self.cfg.get("report", {}).get("enabled", True)
+        return [
+            ("train", self._run_done("train") if "train" in self.cfg else None, self.train),
+            ("eval-candidate", self._run_done("candidate"), lambda: self.evaluate("candidate")),
+            ("eval-baseline", self._run_done("baseline"), lambda: self.evaluate("baseline")),
+            ("bench", (lambda: self.path("bench.json").exists()) if has_bench else None, self.bench),
+            ("collect", lambda: self._newer("collected.json", self._run_files()), self.collect),
+            ("stats", lambda: self._newer("stats.json", self._run_files()), self.stats),
+            ("gate", lambda: self._newer("stats.json", self._run_files()) and self._has_verdict(), self.gate),
+            ("wandb", (lambda: self.path("wandb.json").exists()) if wandb_on else None, self.wandb),
+            ("report", (lambda: self._newer("summary.pdf", [self.path("stats.json")])) if report_on else None,
+             self.report),
+            ("alerts", lambda: self._newer("alerts.json", [self.path("stats.json")]), self.alerts),
+        ]
+
+    def inputs(self, name: str) -> dict:
+        """The settings a step's output depends on: a step whose settings changed since it ran is not done."""
+        data = {k: self._p(k) for k in ("dataset", "data_path", "split", "limit", "ks", "timeout", "seed")}
+        g = self.cfg.get("gate", {})
+        kpis = Path(self.kpis() or Path(__file__).resolve().parent.parent / "kpis.toml")
+        by_step = {
+            "train": {**self.cfg.get("train", {}), "data": data},
+            "eval-candidate": {**self.cfg["candidate"], "data": data},
+            "eval-baseline": {**self.cfg["baseline"], "data": data},
+            "bench": self.cfg.get("bench", {}),
+            "stats": {"ks": data["ks"], "seed": data["seed"], "resamples": g.get("resamples"),
+                      "intersection": g.get("intersection")},
+            "gate": {**g, "ks": data["ks"], "seed": data["seed"], "train": "train" in self.cfg,
+                     "kpis": kpis.read_text(encoding="utf-8") if kpis.is_file() else None},
+            "wandb": self.cfg.get("wandb", {}),
+            "alerts": self._alert_target(),
+        }
+        return json.loads(json.dumps(by_step.get(name, {}), sort_keys=True, default=str))
+
+    def _recorded(self) -> dict:
+        p = self.path("steps.json")
+        return read_json(p) if p.exists() else {}
+
+    def _run_done(self, name: str) -> Callable[[], bool]:
+        def done() -> bool:
+            run = RunDir(self.path(name))
+            return run.exists() and run.status() == "done"
+        return done
+
+    def _run_files(self) -> list[Path]:
+        return [self.path(n) / "results.jsonl" for n in ("candidate", "baseline")]
+
+    def _newer(self, name: str, inputs: list[Path]) -> bool:
+        out = self.path(name)
+        if not out.exists():
+            return False
+        return all(not i.exists() or i.stat().st_mtime <= out.stat().st_mtime for i in inputs)
+
+    def _has_verdict(self) -> bool:
+        return bool(read_json(self.path("stats.json")).get("verdict"))
+
+    def train(self) -> str:
+        from core.train import TrainConfig, train
+        t = self.cfg["train"]
+        steps = int(t.get("steps", 100))
+        cfg = TrainConfig(model=t.get("model", "hrm:tiny"), run_dir=str(self.path("train")), dataset=self._p("dataset", "mbpp"),
+                          data_path=self._p("data_path"), prompt=t.get("prompt"), steps=steps, batch=int(t.get("batch", 8)),
+                          seq_len=int(t.get("seq_len", 512)), lr=float(t.get("lr", 3e-4)), warmup=int(t.get("warmup", 10)),
+                          seed=int(t.get("seed", self._p("seed", 0))),
+                          checkpoint_every=int(t.get("checkpoint_every", min(50, steps))))
+        s = train(cfg)
+        return f"{cfg.model}: {s['steps']} steps, loss {s['first_loss']:.3f} -> {s['last_loss']:.3f}"
+
+    def evaluate(self, side: str) -> str:
+        from core.evaluate import EvalConfig, run_eval
+        t = self.cfg[side]
+        cfg = EvalConfig(run_dir=str(self.path(side)), dataset=self._p("dataset", "mbpp"), data_path=self._p("data_path"),
+                         split=self._p("split", "test"), model=self.model_spec(side), samples=t.get("samples"),
+                         n=int(t.get("n", 1)), temperature=float(t.get("temperature", 0.0)),
+                         top_p=float(t.get("top_p", 1.0)), max_new_tokens=int(t.get("max_new_tokens", 512)),
+                         ks=self.ks, prompt=t.get("prompt"), timeout=float(self._p("timeout", 10.0)),
+                         workers=int(self._p("workers", 2)), limit=self._p("limit"), seed=int(self._p("seed", 0)),
+                         progress=self.progress)
+        s = run_eval(cfg)
+        ks = ", ".join(f"pass@{k} {v:.3f}" for k, v in s["pass_at_k"].items()) or "no pass@k"
+        return f"{s['model']}: {ks} ({s['n_tasks']} tasks, {s['n_samples']} samples)"
+
+    def bench(self) -> str:
+        from core.bench import run_bench
+        b = self.cfg["bench"]
+        specs = b.get("models") or [s for s in (self.model_spec("candidate"), self.model_spec("baseline")) if s]
+        specs = [self.model_spec("candidate") if s == TRAINED else s for s in specs]
+        report = run_bench(specs, str(self.path("bench.json")), repeats=int(b.get("repeats", 5)),
+                           throughput_repeats=int(b.get("throughput_repeats", 2)), train_steps=int(b.get("train_steps", 2)),
+                           data_path=self._p("data_path") or "../shared/data/mbpp/mbpp.jsonl",
+                           new_tokens=int(b.get("new_tokens", 256)), skip_train=bool(b.get("skip_train", False)))
+        return "; ".join(f"{spec}: {m['latency_ms']:.1f} ms, {m['throughput_tok_s']:.1f} tok/s"
+                         for spec, m in report["models"].items())
+
+    def collect(self) -> str:
+        from core.collect import collect
+        names = [n for n in ("train", "candidate", "baseline") if RunDir(self.path(n)).exists()]
+        summaries = {n: collect(self.path(n)) for n in names}
+        keep = ("run_id", "kind", "model", "status", "pass_at_k", "n_tasks", "n_samples", "status_counts", "training")
+        atomic_write_json(self.path("collected.json"), {n: {k: s.get(k) for k in keep if k in s} for n, s in summaries.items()})
+        return ", ".join(f"{n} {summaries[n].get('status')}" for n in names)
+
+    def stats(self) -> str:
+        from core.collect import load_counts
+        from core.stats import compare_many, stats_document
+        a, label_a = load_counts(self.path("candidate"))
+        b, label_b = load_counts(self.path("baseline"))
+        min_n = min(n for counts in (a, b) for n, _ in counts.values())
+        ks = [k for k in self.ks if k <= min_n]
+        resamples, seed = int(self.cfg.get("gate", {}).get("resamples", 10_000)), int(self._p("seed", 0))
+        intersection = bool(self.cfg.get("gate", {}).get("intersection", False))
+        comparisons = compare_many(a, b, ks, resamples=resamples, seed=seed, intersection=intersection)
+        atomic_write_json(self.path("stats.json"), stats_document(comparisons, label_a, label_b, intersection))
+        c = comparisons[0]
+        return f"delta pass@1 {100 * c.delta:+.1f} pp, 95% CI [{100 * c.ci95[0]:+.1f}, {100 * c.ci95[1]:+.1f}], p {c.p_value:.4g}"
+
+    def gate_result(self):
+        if self._gate is None:
+            from core.gate import run_gate
+            g = self.cfg.get("gate", {})
+            self._gate = run_gate(str(self.path("candidate")), str(self.path("baseline")), bench=self.bench_file(),
+                                  kpis=self.kpis(), train_runs=self.train_runs(), ks=self.ks,
+                                  resamples=int(g.get("resamples", 10_000)), seed=int(self._p("seed", 0)),
+                                  intersection=bool(g.get("intersection", False)), out=str(self.path("stats.json")))
+        return self._gate
+
+    def gate(self) -> str:
+        from core import kpi, release
+        from core.gate import release_outputs
+        result = self.gate_result()
+        g = self.cfg.get("gate", {})
+        target = kpi.load_kpis(self.kpis())["accuracy"]["pass_at_1_min"]
+        release.write_badge(self.path("badge.svg"), release.candidate_pass_at_1(result.stats), target)
+        lines = [f"verdict {result.verdict.verdict}"]
+        if g.get("publish") or g.get("release"):
+            repo_dir = g.get("repo_dir", ".")
+            lines += release_outputs(result, str(self.path("candidate")), str(self.path("baseline")),
+                                     g.get("publish") or str(Path(repo_dir) / "results"), bench=self.bench_file(),
+                                     kpis=self.kpis(), train_runs=self.train_runs(), release=bool(g.get("release")),
+                                     tag=g.get("tag", "v0.3.0"), repo_dir=repo_dir)
+        log.info("%s", result.text)
+        return "; ".join(lines)
+
+    def wandb(self) -> str:
+        from core.tracking import log_bench, log_run
+        mode = self.cfg.get("wandb", {}).get("mode", "auto")
+        logged = {}
+        for name in ("train", "candidate", "baseline"):
+            if RunDir(self.path(name)).exists():
+                logged[name] = log_run(self.path(name), mode)
+        if self.bench_file():
+            logged["bench"] = log_bench(read_json(self.path("bench.json")), mode, self.out)
+        atomic_write_json(self.path("wandb.json"), logged)
+        first = next(iter(logged.values()), None) or {}
+        return f"{len(logged)} W&B run(s), {first.get('mode')}: {first.get('url') or first.get('dir')}"
+
+    def report(self) -> str:
+        from core.report import build_report
+        train = self.train_runs()
+        out = build_report(str(self.path("candidate")), str(self.path("baseline")), self.path("summary.pdf"),
+                           bench=self.bench_file(), train_run=train[0] if train else None, gate=self.gate_result())
+        return str(out)
+
+    def _alert_target(self) -> dict:
+        a = self.cfg.get("alerts", {})
+        return {"sinks": list(a.get("sinks", ["console"])), "repo": a.get("repo"), "pr": a.get("pr"), "sha": a.get("sha")}
+
+    def alerts(self) -> str:
+        from core.alerts import dispatch
+        target = self._alert_target()
+        monitor_files = [str(p) for n in ("train", "candidate", "baseline")
+                         if (p := self.path(n) / "alerts.jsonl").exists()]
+        wandb_url = None
+        if self.path("wandb.json").exists():
+            wandb_url = ((read_json(self.path("wandb.json")).get("candidate") or {}).get("url"))
+        outcome = dispatch(str(self.path("stats.json")), monitor_files, target["sinks"], target["repo"], target["pr"],
+                           target["sha"], wandb_url)
+        atomic_write_json(self.path("alerts.json"), {
+            "target": target, "verdict": outcome.verdict, "labels": outcome.labels, "state": outcome.state,
+            "alerts": [{"rule": a.rule, "severity": a.severity, "message": a.message} for a in outcome.alerts]})
+        return f"{len(outcome.alerts)} alert(s) to {', '.join(target['sinks'])}"
+
+    # ---------------------------------------------------------------- driver
+    def run(self) -> list[StepResult]:
+        self.out.mkdir(parents=True, exist_ok=True)
+        for name, done, action in self.steps():
+            t0 = time.perf_counter()
+            if done is None:
+                self._record(StepResult(name, "off", 0.0, "not configured"))
+                continue
+            if name not in self.redo and done() and self._recorded().get(name) == self.inputs(name):
+                self._record(StepResult(name, "skipped", 0.0, "output already there"))
+                continue
+            log.info("pipeline step %s", name)
+            try:
+                detail = action()
+            except GateError as exc:
+                self._record(StepResult(name, "failed", time.perf_counter() - t0, str(exc)))
+                raise PipelineError(f"step {name} failed: {exc}; then run the same command again "
+                                    "(finished steps are skipped)") from None
+            atomic_write_json(self.path("steps.json"), {**self._recorded(), name: self.inputs(name)})
+            self._record(StepResult(name, "ran", time.perf_counter() - t0, detail))
+        return self.results
+
+    def _record(self, result: StepResult) -> None:
+        self.results.append(result)
+        atomic_write_json(self.path("pipeline.json"), {
+            "config": self.cfg, "steps": [r.__dict__ for r in self.results], "verdict": self.verdict()})
+
+    def verdict(self) -> str | None:
+        p = self.path("stats.json")
+        return read_json(p).get("verdict") if p.exists() else None
+
+
+def format_summary(pipe: Pipeline) -> str:
+    lines = [f"pipeline {pipe.out}: verdict {pipe.verdict() or 'not decided'}",
+             f"  {'step':<15}{'status':<9}{'time':>9}  detail"]
+    for r in pipe.results:
+        took = f"{r.seconds:.1f} s" if r.status in ("ran", "failed") else "-"
+        lines.append(f"  {r.name:<15}{r.status:<9}{took:>9}  {r.detail}")
+    ran = sum(r.status == "ran" for r in pipe.results)
+    lines.append(f"  {ran} step(s) ran, {sum(r.status == 'skipped' for r in pipe.results)} skipped "
+                 f"(outputs in {pipe.out}; summary in {pipe.path('pipeline.json')})")
+    return "\n".join(lines)
+
+
+def parse_redo(text: str | None) -> tuple[str, ...]:
+    steps = tuple(s.strip() for s in (text or "").split(",") if s.strip())
+    for s in steps:
+        if s not in REDOABLE:
+            hint = " (runs resume by themselves: delete the run directory to start it over)" if s in STEPS else ""
+            raise UsageError(f"--redo {s!r}: choose from {', '.join(REDOABLE)}{hint}")
+    return steps

@@ -1,0 +1,149 @@
+"""python -m core pipeline: every step for real on a small MBPP slice, then a rerun that skips them all."""
+import json
+
+import pytest
+
+from core.data import load_dataset
+from tests.test_evaluate import cli, write_samples
+
+CONFIG = """
+[pipeline]
+out_dir = "{out}"
+dataset = "mbpp"
+data_path = "{data}"
+split = "test"
+limit = 4
+ks = [1]
+
+[train]
+model = "hrm:tiny"
+steps = 3
+batch = 2
+seq_len = 128
+
+[candidate]
+model = "train"
+max_new_tokens = 16
+
+[baseline]
+samples = "{samples}"
+
+[bench]
+models = ["train"]
+repeats = 1
+throughput_repeats = 1
+new_tokens = 4
+skip_train = true
+
+[gate]
+resamples = 2000
+
+[wandb]
+mode = "off"
+
+[alerts]
+sinks = ["console"]
+"""
+
+
+def statuses(stdout):
+    rows = [line.split() for line in stdout.splitlines() if line.startswith("  ") and len(line.split()) > 2]
+    return {r[0]: r[1] for r in rows if r[0] in ("train", "eval-candidate", "eval-baseline", "bench", "collect",
+                                                   "stats", "gate", "wandb", "report", "alerts")}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, mbpp_path):
+    d = tmp_path_factory.mktemp("pipeline")
+    tasks = load_dataset("mbpp", mbpp_path, "test", limit=4).tasks
+    # the baseline: reference solutions for the first two tasks, nothing for the others
+    samples = write_samples(d / "baseline.jsonl", [{"task_id": t.task_id, "completion": t.reference if i < 2 else ""}
+                                                   for i, t in enumerate(tasks)])
+    config = d / "pipeline.toml"
+    config.write_text(CONFIG.format(out=d / "out", data=mbpp_path, samples=samples))
+    first = cli("pipeline", "--config", config, "--no-progress", check=False)
+    return d, config, first
+
+
+def test_pipeline_runs_every_step_then_skips_them_all(setup):
+    d, config, first = setup
+    assert first.returncode == 4, first.stdout + first.stderr  # untrained candidate: FAILURE
+    assert statuses(first.stdout) == {"train": "ran", "eval-candidate": "ran", "eval-baseline": "ran", "bench": "ran",
+                                      "collect": "ran", "stats": "ran", "gate": "ran", "wandb": "off", "report": "ran",
+                                      "alerts": "ran"}
+    out = d / "out"
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["verdict"] == "FAILURE"
+    assert stats["pass_at_1"]["baseline"] == 0.5 and stats["pass_at_1"]["candidate"] == 0.0
+    assert stats["n_tasks"] == 4 and stats["resamples"] == 2000
+    bench = json.loads((out / "bench.json").read_text())
+    assert list(bench["models"]) == [f"hrm:{out / 'train' / 'checkpoint'}"]
+    assert "0.0%" in (out / "badge.svg").read_text()
+    assert (out / "summary.pdf").read_bytes().startswith(b"%PDF")
+    assert json.loads((out / "collected.json").read_text())["train"]["training"]["steps"] == 3
+    assert json.loads((out / "alerts.json").read_text())["verdict"] == "FAILURE"
+    assert "verdict: FAILURE" not in first.stdout or "pipeline" in first.stdout
+    assert first.stdout.strip().splitlines()[-1].startswith("  9 step(s) ran, 0 skipped")
+
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.is_file() and p.name != "pipeline.json"}
+    again = cli("pipeline", "--config", config, "--no-progress", check=False)
+    assert again.returncode == 4
+    assert set(statuses(again.stdout).values()) == {"skipped", "off"}
+    assert "0 step(s) ran, 9 skipped" in again.stdout
+    assert before == {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.is_file() and p.name != "pipeline.json"}
+    summary = json.loads((out / "pipeline.json").read_text())
+    assert summary["verdict"] == "FAILURE" and len(summary["steps"]) == 10
+
+
+def test_missing_outputs_and_redo_rerun_only_their_steps(setup):
+    d, config, _ = setup
+    (d / "out" / "summary.pdf").unlink()
+    proc = cli("pipeline", "--config", config, "--no-progress", "--redo", "stats", check=False)
+    s = statuses(proc.stdout)
+    assert proc.returncode == 4 and s["report"] == "ran" and s["stats"] == "ran" and s["gate"] == "ran"
+    assert s["train"] == s["eval-candidate"] == s["bench"] == "skipped"
+    assert (d / "out" / "summary.pdf").exists()
+
+
+def test_a_failing_step_stops_with_one_line_and_the_same_command_resumes(tmp_path, mbpp_path):
+    samples = tmp_path / "baseline.jsonl"
+    samples.write_text('{"task_id": 11, "completion": ""}\n{"task_id": 12, "completion": \n')
+    config = tmp_path / "p.toml"
+    text = CONFIG.format(out=tmp_path / "out", data=mbpp_path, samples=samples).replace(
+        "[train]\nmodel = \"hrm:tiny\"\nsteps = 3\nbatch = 2\nseq_len = 128\n", "").replace('model = "train"', 'model = "hrm:tiny"')
+    config.write_text(text.replace('models = ["train"]', 'models = ["hrm:tiny"]'))
+    proc = cli("pipeline", "--config", config, "--no-progress", check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: step eval-baseline failed:")
+    assert "baseline.jsonl:2: not valid JSON" in proc.stderr
+    assert statuses(proc.stdout) == {"train": "off", "eval-candidate": "ran", "eval-baseline": "failed"}
+    candidate = (tmp_path / "out" / "candidate" / "results.jsonl").read_bytes()
+    samples.write_text("".join(json.dumps({"task_id": t, "completion": ""}) + "\n" for t in (11, 12, 13, 14)))
+    refused = cli("pipeline", "--config", config, "--no-progress", "--limit", "2", check=False)
+    assert refused.returncode == 1 and "holds a different run" in refused.stderr  # a changed slice is not mixed in
+    fixed = cli("pipeline", "--config", config, "--no-progress", check=False)
+    s = statuses(fixed.stdout)
+    assert fixed.returncode == 4 and s["eval-candidate"] == "skipped" and s["eval-baseline"] == "ran" and s["gate"] == "ran"
+    assert (tmp_path / "out" / "candidate" / "results.jsonl").read_bytes() == candidate
+
+
+@pytest.mark.parametrize("text, message", [
+    (None, "pipeline config not found"),
+    ("[pipeline\n", "not valid TOML"),
+    ("[pipelin]\n", "unknown section [pipelin]"),
+    ("[candidate]\nmodle = 'hrm:tiny'\n", "unknown key 'modle' in [candidate]"),
+    ("[candidate]\nmodel = 'hrm:tiny'\nsamples = 'x'\n[baseline]\nmodel = 'oracle'\n", "exactly one of model"),
+    ("[candidate]\nmodel = 'train'\n[baseline]\nmodel = 'oracle'\n", "needs a [train] section"),
+])
+def test_bad_config_is_one_clear_line(tmp_path, text, message):
+    config = tmp_path / "p.toml"
+    if text is not None:
+        config.write_text(text)
+    proc = cli("pipeline", "--config", config, check=False)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "cache").exists()
+
+
+def test_redo_of_a_run_step_is_refused(tmp_path):
+    proc = cli("pipeline", "--config", "pipeline.toml", "--redo", "eval-candidate", check=False)
+    assert proc.returncode == 2 and "delete the run directory" in proc.stderr
