@@ -1,0 +1,9 @@
+#!/usr/bin/env python3
+"""The seed's scripts/metrics/prom_exporter.py: `python -m core prom-exporter` (Prometheus exporter). Same arguments."""
+import sys
+from pathlib import Path
+
+sys.path[0] = str(Path(__file__).resolve().parents[2])  # the repository, not this folder (its names shadow modules)
+from core.__main__ import main  # noqa: E402
+
+sys.exit(main(["prom-exporter", *sys.argv[1:]]))
