@@ -331,8 +331,11 @@ def _add_monitor(sub) -> None:
     p = sub.add_parser("monitor", help="reliability monitor beside a job: system health + training faults",
                        description="Samples CPU, memory, temperatures and GPUs into RUN_DIR/system.jsonl and writes "
                                    "faults (non-finite loss, loss spike, grad-norm explosion, stall, dead process, "
-                                   "memory, disk) to RUN_DIR/alerts.jsonl until the run ends.")
-    p.add_argument("run_dir", metavar="RUN_DIR")
+                                   "memory, disk) to RUN_DIR/alerts.jsonl until the run ends. With --store instead of "
+                                   "RUN_DIR: a side-car that watches every running run of the store, forever.")
+    p.add_argument("run_dir", metavar="RUN_DIR", nargs="?")
+    p.add_argument("--store", nargs="?", const="", metavar="DIR",
+                   help="watch the whole run store (default cache/runs or $HRM_GATE_STORE)")
     p.add_argument("--interval", type=float, default=5.0)
     p.add_argument("--pid", type=int, help="the job's process (default: the manifest's)")
     p.add_argument("--stall-s", type=float, default=600.0, help="seconds without a metrics line that count as a stall")
@@ -344,14 +347,20 @@ def _add_monitor(sub) -> None:
 
 def _cmd_monitor(args) -> int:
     import time as _time
-    from core.monitor import Monitor, Thresholds
+    from core.monitor import Monitor, Thresholds, watch_store
     from core.store import RunDir
+    t = Thresholds(spike_factor=args.spike_factor, grad_factor=args.grad_factor, stall_s=args.stall_s)
+    if (args.run_dir is None) == (args.store is None):
+        raise UsageError("give RUN_DIR (one job) or --store [DIR] (every running job of the store)")
+    if args.store is not None:
+        n = watch_store(args.store or None, t, args.interval, args.max_s)
+        print(f"store monitor stopped: {n} alert(s) written")
+        return 0
     deadline = _time.monotonic() + args.wait_s
     while not RunDir(args.run_dir).exists():
         if _time.monotonic() > deadline:
             raise UsageError(f"{args.run_dir} has no manifest.json after {args.wait_s:g} s; is a job writing there?")
         _time.sleep(0.2)
-    t = Thresholds(spike_factor=args.spike_factor, grad_factor=args.grad_factor, stall_s=args.stall_s)
     n = Monitor(args.run_dir, t, pid=args.pid).run_forever(args.interval, args.max_s)
     print(f"monitor stopped: {n} alert(s) in {args.run_dir}/alerts.jsonl")
     return 0
@@ -359,10 +368,13 @@ def _cmd_monitor(args) -> int:
 
 def _add_alerts(sub) -> None:
     p = sub.add_parser("alerts", help="apply the alert rules to a gate's stats.json and send them to sinks")
-    p.add_argument("--stats", required=True, metavar="FILE", help="stats.json written by `gate`")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--stats", metavar="FILE", help="stats.json written by `gate`")
+    src.add_argument("--pipeline-dir", metavar="DIR", help="a pipeline's out_dir (or its artifact): its stats.json, "
+                                                           "the runs' alerts.jsonl and the W&B link")
     p.add_argument("--alerts-file", nargs="*", default=[], metavar="FILE", help="monitor alerts.jsonl files")
-    p.add_argument("--sinks", default="console", help="comma list of console, ci, github, slack")
-    p.add_argument("--repo", help="OWNER/NAME for the github sink")
+    p.add_argument("--sinks", default="console", help="comma list of console, ci, github, github-issue, slack")
+    p.add_argument("--repo", help="OWNER/NAME for the github sinks")
     p.add_argument("--pr", type=int, help="pull request number for the sticky comment and labels")
     p.add_argument("--sha", help="commit for the status")
     p.add_argument("--run-url", help="a link to show in the comment (e.g. the W&B run)")
@@ -370,8 +382,53 @@ def _add_alerts(sub) -> None:
 
 def _cmd_alerts(args) -> int:
     from core.alerts import dispatch
-    out = dispatch(args.stats, args.alerts_file, args.sinks.split(","), args.repo, args.pr, args.sha, args.run_url)
+    stats, files, url = args.stats, list(args.alerts_file), args.run_url
+    if args.pipeline_dir:
+        d = Path(args.pipeline_dir)
+        stats = d / "stats.json"
+        if not stats.is_file():
+            raise UsageError(f"{d} has no stats.json; pass a pipeline's out_dir after its gate step ran")
+        files += [str(f) for f in sorted(d.glob("*/alerts.jsonl"))]
+        if url is None and (d / "wandb.json").is_file():
+            from core.store import read_json
+            url = (read_json(d / "wandb.json").get("candidate") or {}).get("url")
+    out = dispatch(str(stats), files, args.sinks.split(","), args.repo, args.pr, args.sha, url)
     print(f"{len(out.alerts)} alert(s) sent to {args.sinks}; verdict {out.verdict}")
+    return 0
+
+
+def _add_fetch_results(sub) -> None:
+    p = sub.add_parser("fetch-results", help="download a workflow's newest results artifact from GitHub (nightly monitor)",
+                       description="Finds the newest completed run of WORKFLOW in REPO that kept ARTIFACT and unpacks it "
+                                   "into --out. Needs GITHUB_TOKEN with actions: read; GITHUB_API_URL overrides the API.")
+    p.add_argument("--repo", required=True, help="OWNER/NAME")
+    p.add_argument("--workflow", default="benchmark.yml")
+    p.add_argument("--artifact", default="gate-results")
+    p.add_argument("--branch", help="only runs on this branch")
+    p.add_argument("--out", required=True, metavar="DIR")
+
+
+def _cmd_fetch_results(args) -> int:
+    from core.github import fetch_latest_artifact
+    info = fetch_latest_artifact(args.repo, args.workflow, args.artifact, args.out, args.branch)
+    print(f"fetched {args.artifact} of run {info['run_id']} (commit {(info['head_sha'] or '?')[:12]}, "
+          f"{info['created_at']}): {len(info['files'])} file(s) in {args.out}")
+    return 0
+
+
+def _add_datasets(sub) -> None:
+    p = sub.add_parser("datasets", help="download MBPP (full and sanitized) once, with their sha256",
+                       description="Fetches the published MBPP files from their canonical source (or "
+                                   "HRM_GATE_MBPP_URL / HRM_GATE_MBPP_SANITIZED_URL) into --out, e.g. the "
+                                   "../shared/data/mbpp/ layout the tests read. Files already there are kept.")
+    p.add_argument("--out", default=None, metavar="DIR", help="default cache/datasets or $HRM_GATE_DATASETS")
+
+
+def _cmd_datasets(args) -> int:
+    from core.data import download, sha256_of
+    for name in ("mbpp", "mbpp-sanitized"):
+        path = download(name, Path(args.out) if args.out else None)
+        print(f"{name}: {path} (sha256 {sha256_of(path)})")
     return 0
 
 
@@ -476,7 +533,7 @@ def _cmd_pipeline(args) -> int:
 
 
 def _add_job(sub) -> None:
-    p = sub.add_parser("job", help=argparse.SUPPRESS)
+    p = sub.add_parser("job")  # internal: how the app launches jobs; no help, so not listed
     p.add_argument("run_dir")
     p.add_argument("argv", nargs=argparse.REMAINDER)
 
@@ -508,7 +565,8 @@ COMMANDS = {"eval": (_add_eval, _cmd_eval), "runs": (_add_runs, _cmd_runs),
             "monitor": (_add_monitor, _cmd_monitor), "alerts": (_add_alerts, _cmd_alerts),
             "prom-exporter": (_add_prom, _cmd_prom), "wandb-log": (_add_wandb_log, _cmd_wandb_log),
             "wandb-dashboard": (_add_wandb_dashboard, _cmd_wandb_dashboard), "report": (_add_report, _cmd_report),
-            "pipeline": (_add_pipeline, _cmd_pipeline), "job": (_add_job, _cmd_job), "bench-app": (_add_bench_app, _cmd_bench_app)}
+            "pipeline": (_add_pipeline, _cmd_pipeline), "fetch-results": (_add_fetch_results, _cmd_fetch_results),
+            "datasets": (_add_datasets, _cmd_datasets), "job": (_add_job, _cmd_job), "bench-app": (_add_bench_app, _cmd_bench_app)}
 
 
 def build_parser() -> argparse.ArgumentParser:

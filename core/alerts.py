@@ -9,25 +9,24 @@ Rules, from a gate's stats.json and a run's alerts.jsonl:
   gate_pass         verdict SUCCESS: label `gate-passed`, success status    (info)
 
 GitHub: one sticky comment per PR (found by a hidden marker, then edited in place), labels, and
-a commit status. Tokens come from the environment (GITHUB_TOKEN, SLACK_WEBHOOK_URL) and are never
+a commit status; or (github-issue, the nightly monitor) an issue when a threshold is violated. Tokens come from the environment (GITHUB_TOKEN, SLACK_WEBHOOK_URL) and are never
 written to a log or an error; GITHUB_API_URL points the client elsewhere (tests use loopback).
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import GateError
+from core.github import Http, api_base
 from core.store import read_json, read_jsonl
 
 log = logging.getLogger(__name__)
 MARKER = "<!-- hrm-codegen-gate -->"
+ISSUE_LABEL = "hrm-gate-alert"
 
 
 class AlertSinkError(GateError):
@@ -129,41 +128,13 @@ def _escape(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-class _Http:
-    def __init__(self, token: str | None):
-        self._token = token
-
-    def request(self, method: str, url: str, body=None, headers=None):
-        h = {"Accept": "application/vnd.github+json", "User-Agent": "hrm-codegen-gate", **(headers or {})}
-        if self._token:
-            h["Authorization"] = f"Bearer {self._token}"
-        data = json.dumps(body).encode() if body is not None else None
-        if data is not None:
-            h["Content-Type"] = "application/json"
-        req = urllib.request.Request(url, data=data, headers=h, method=method)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                raw = resp.read()
-                return json.loads(raw) if raw.strip() else None
-        except urllib.error.HTTPError as exc:
-            raise AlertSinkError(f"{method} {_redact(url)} failed: HTTP {exc.code}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise AlertSinkError(f"{method} {_redact(url)} failed: {getattr(exc, 'reason', exc)}") from None
-
-
-def _redact(url: str) -> str:
-    """Webhook URLs carry their secret in the path: keep scheme and host only."""
-    parts = url.split("/")
-    return "/".join(parts[:3]) + ("/..." if len(parts) > 3 else "")
-
-
 class GitHubSink:
     name = "github"
 
     def __init__(self, repo: str, pr: int | None, sha: str | None, token: str | None = None, api: str | None = None):
         self.repo, self.pr, self.sha = repo, pr, sha
-        self.api = (api or os.environ.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/")
-        self.http = _Http(token if token is not None else os.environ.get("GITHUB_TOKEN"))
+        self.api = (api or api_base()).rstrip("/")
+        self.http = Http(token if token is not None else os.environ.get("GITHUB_TOKEN"), AlertSinkError)
 
     def send(self, outcome: Outcome) -> None:
         base = f"{self.api}/repos/{self.repo}"
@@ -182,12 +153,42 @@ class GitHubSink:
                               {"state": outcome.state, "context": "hrm-codegen-gate", "description": desc})
 
 
+class GitHubIssueSink:
+    """The nightly monitor's sink: an issue when a threshold is violated. While one such issue is
+    open (label ISSUE_LABEL), later violations are added to it as comments instead of new issues."""
+
+    name = "github-issue"
+    violations = ("kpi_below_target", "system_health")
+
+    def __init__(self, repo: str, token: str | None = None, api: str | None = None):
+        self.repo = repo
+        self.api = (api or api_base()).rstrip("/")
+        self.http = Http(token if token is not None else os.environ.get("GITHUB_TOKEN"), AlertSinkError)
+
+    def send(self, outcome: Outcome) -> None:
+        violated = [a for a in outcome.alerts if a.rule in self.violations]
+        if not violated:
+            log.info("no threshold violated: no issue opened")
+            return
+        base = f"{self.api}/repos/{self.repo}"
+        body = outcome.comment
+        open_issues = self.http.request("GET", f"{base}/issues?state=open&labels={ISSUE_LABEL}&per_page=100") or []
+        mine = [i for i in open_issues if MARKER in (i.get("body") or "") and "pull_request" not in i]
+        if mine:
+            self.http.request("POST", f"{base}/issues/{mine[0]['number']}/comments", {"body": body})
+            log.info("threshold violated again: commented on issue #%s", mine[0]["number"])
+            return
+        title = f"HRM-CodeGen Gate: {'; '.join(a.message for a in violated)} (verdict {outcome.verdict or 'none'})"
+        made = self.http.request("POST", f"{base}/issues", {"title": title[:250], "body": body, "labels": [ISSUE_LABEL]})
+        log.info("threshold violated: opened issue #%s", (made or {}).get("number"))
+
+
 class SlackSink:
     name = "slack"
 
     def __init__(self, webhook_url: str):
         self.url = webhook_url
-        self.http = _Http(None)
+        self.http = Http(None, AlertSinkError)
 
     def send(self, outcome: Outcome) -> None:
         text = "\n".join(f"[{a.severity}] {a.message}" + "".join(f"\n  - {d}" for d in a.details)
@@ -206,6 +207,10 @@ def build_sinks(names: list[str], repo=None, pr=None, sha=None) -> list:
             if not repo:
                 raise AlertSinkError("the github sink needs --repo OWNER/NAME (and --pr N and/or --sha SHA)")
             sinks.append(GitHubSink(repo, pr, sha))
+        elif name == "github-issue":
+            if not repo:
+                raise AlertSinkError("the github-issue sink needs --repo OWNER/NAME")
+            sinks.append(GitHubIssueSink(repo))
         elif name == "slack":
             url = os.environ.get("SLACK_WEBHOOK_URL")
             if url:
@@ -213,7 +218,7 @@ def build_sinks(names: list[str], repo=None, pr=None, sha=None) -> list:
             else:
                 log.info("slack sink skipped: SLACK_WEBHOOK_URL is not set")
         else:
-            raise AlertSinkError(f"unknown sink {name!r}; use console, ci, github or slack")
+            raise AlertSinkError(f"unknown sink {name!r}; use console, ci, github, github-issue or slack")
     return sinks
 
 

@@ -15,6 +15,8 @@ alerts.jsonl as {time, severity, rule, message, run}:
   disk_full         less than disk_free_fraction of the run directory's disk free
 
 It stops by itself once the run's manifest says it ended (after one last check).
+watch_store (`python -m core monitor --store`) is the container's side-car: it gives every
+running run in the store its own Monitor until that run ends, and never stops by itself.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from pathlib import Path
 import psutil
 
 from core.machine import now_iso
-from core.store import ENDED, JsonlAppender, RunDir, pid_alive, read_jsonl
+from core.store import ENDED, JsonlAppender, RunDir, list_runs, pid_alive, read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +166,38 @@ class Monitor:
                     self.check(alerts)
                     return len(self.fired)
                 time.sleep(interval)
+
+
+def watch_store(store: str | Path | None, thresholds: Thresholds = Thresholds(), interval: float = 5.0,
+                max_s: float | None = None) -> int:
+    """Monitor every run of the store while it runs; returns the number of alerts written."""
+    watched: dict[Path, tuple[Monitor, JsonlAppender, JsonlAppender]] = {}
+    started, fired = time.monotonic(), 0
+    psutil.cpu_percent(interval=None)
+    try:
+        while max_s is None or time.monotonic() - started < max_s:
+            sample = system_sample()
+            for run in list_runs(Path(store) if store else None):
+                if run.path not in watched and run.status() == "running":
+                    log.info("watching %s", run.run_id)
+                    watched[run.path] = (Monitor(run.path, thresholds), JsonlAppender(run.file("alerts.jsonl")),
+                                         JsonlAppender(run.file("system.jsonl")))
+            for path, (mon, alerts, system) in list(watched.items()):
+                system.append(sample)
+                mon.check(alerts)
+                if mon.run.manifest().get("status") in ENDED or mon.run.status() == "interrupted":
+                    mon.check(alerts)
+                    fired += len(mon.fired)
+                    alerts.close()
+                    system.close()
+                    del watched[path]
+            time.sleep(interval)
+    finally:
+        for mon, alerts, system in watched.values():
+            fired += len(mon.fired)
+            alerts.close()
+            system.close()
+    return fired
 
 
 def count_alerts(paths) -> dict[str, int]:

@@ -6,6 +6,7 @@ import logging
 import pytest
 
 from core import alerts
+from core.github import redact
 from tests.loopback import JsonHandler, serve, stop
 
 TOKEN = "ghp_test_token_never_printed"
@@ -131,5 +132,5 @@ def test_slack_webhook_and_ci_annotations(github, tmp_path, monkeypatch):
     assert any(x.startswith("::error title=hrm-gate kpi_below_target::") for x in lines)
     assert any(x.startswith("::warning title=hrm-gate inconclusive::") for x in lines)
     assert "HRM-CodeGen Gate: FAILURE" in summary.read_text()
-    err = alerts._redact(github.url + secret_path)
+    err = redact(github.url + secret_path)
     assert "SECRET" not in err

@@ -93,3 +93,37 @@ def test_real_training_process_that_diverges(tmp_path, mbpp_path):
 def test_system_sample_has_cpu_and_memory():
     s = system_sample()
     assert 0 <= s["cpu_percent"] <= 100 and 0 < s["mem_percent"] <= 100
+
+
+def test_store_side_car_watches_each_running_run_until_it_ends(tmp_path):
+    store = tmp_path / "store"
+    sick = RunDir(store / "sick")
+    sick.claim({"kind": "train"}, {"kind": "train"})  # running, pid = this process
+    JsonlAppender(sick.file("metrics.jsonl")).append({"step": 1, "loss": float("nan")})
+    finished = RunDir(store / "finished")
+    finished.claim({"kind": "eval"}, {"kind": "eval"})
+    finished.update_manifest(status="done")
+    proc = subprocess.Popen([sys.executable, "-m", "core", "monitor", "--store", str(store), "--interval", "0.1"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (sick.file("alerts.jsonl").exists() and sick.file("alerts.jsonl").read_text()):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() else "timeout"
+            time.sleep(0.1)
+        assert rules(sick) == ["non_finite_loss"]
+        late = RunDir(store / "late")  # a job started after the side-car
+        late.claim({"kind": "train"}, {"kind": "train"})
+        JsonlAppender(late.file("metrics.jsonl")).append({"step": 1, "loss": float("inf")})
+        while not (late.file("alerts.jsonl").exists() and late.file("alerts.jsonl").read_text()):
+            assert time.monotonic() < deadline, "the side-car did not pick up a new run"
+            time.sleep(0.1)
+        sick.update_manifest(status="done")
+        time.sleep(0.5)
+        size = sick.file("system.jsonl").stat().st_size
+        time.sleep(0.5)
+        assert sick.file("system.jsonl").stat().st_size == size  # no longer watched once it ended
+        assert late.file("system.jsonl").stat().st_size > 0 and not finished.file("alerts.jsonl").exists()
+        assert proc.poll() is None  # a side-car does not stop by itself
+    finally:
+        proc.terminate()
+        proc.wait(10)
