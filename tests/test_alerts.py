@@ -7,9 +7,7 @@ import pytest
 
 from core import alerts
 from core.github import redact
-from tests.loopback import JsonHandler, serve, stop
-
-TOKEN = "ghp_test_token_never_printed"
+from tests.github_standin import TOKEN, GitHubStandIn
 STATS_FAIL = {"verdict": "FAILURE", "pass_at_1": {"p_value": 0.2},
               "gate": {"reasons": ["p = 0.2 >= 0.1"], "kpis": [
                   {"label": "Pass@1 (candidate)", "target": ">= 30.0%", "shown": "0.0%", "held": False, "met": False},
@@ -18,57 +16,9 @@ STATS_FAIL = {"verdict": "FAILURE", "pass_at_1": {"p_value": 0.2},
                   {"label": "delta Pass@1 vs baseline", "target": ">= 4 pp", "shown": "+5.0 pp", "held": True, "met": True}]}}
 
 
-class FakeGitHub:
-    def __init__(self):
-        self.requests, self.comments, self.labels, self.statuses, self.slack = [], {}, [], [], []
-        fake = self
-
-        class Handler(JsonHandler):
-            def _record(self, body):
-                fake.requests.append((self.command, self.path, self.headers.get("Authorization"), body))
-
-            def do_GET(self):
-                self._record(None)
-                if self.path.startswith("/repos/o/r/issues/7/comments"):
-                    return self.send_json(200, [{"id": i, "body": b} for i, b in fake.comments.items()])
-                self.send_json(404, {"message": "Not Found"})
-
-            def do_POST(self):
-                body = self.read_json()
-                self._record(body)
-                if self.headers.get("Authorization") != f"Bearer {TOKEN}" and not self.path.startswith("/slack"):
-                    return self.send_json(401, {"message": "Bad credentials"})
-                if self.path == "/repos/o/r/issues/7/comments":
-                    cid = 100 + len(fake.comments)
-                    fake.comments[cid] = body["body"]
-                    return self.send_json(201, {"id": cid})
-                if self.path == "/repos/o/r/issues/7/labels":
-                    fake.labels += body["labels"]
-                    return self.send_json(200, [{"name": n} for n in fake.labels])
-                if self.path.startswith("/repos/o/r/statuses/"):
-                    fake.statuses.append(body)
-                    return self.send_json(201, body)
-                if self.path.startswith("/slack/"):
-                    fake.slack.append(body)
-                    return self.send_json(200, {"ok": True})
-                self.send_json(404, {"message": "Not Found"})
-
-            def do_PATCH(self):
-                body = self.read_json()
-                self._record(body)
-                cid = int(self.path.rsplit("/", 1)[1])
-                fake.comments[cid] = body["body"]
-                self.send_json(200, {"id": cid})
-
-        self.httpd, self.url = serve(Handler)
-
-    def close(self):
-        stop(self.httpd)
-
-
 @pytest.fixture
 def github():
-    g = FakeGitHub()
+    g = GitHubStandIn("o/r")
     yield g
     g.close()
 
@@ -95,12 +45,12 @@ def test_github_comment_created_once_then_edited(github, tmp_path, caplog, monke
         stats.write_text(json.dumps(second))
         alerts.dispatch(str(stats), sinks=["github", "console"], repo="o/r", pr=7, sha="abc123")
     assert len(github.comments) == 1  # created once, then edited in place
-    body = next(iter(github.comments.values()))
+    body = github.comments_on(7)[0]
     assert "HRM-CodeGen Gate: PARTIAL" in body and "| Pass@1 (candidate) | >= 30.0% | 0.0% | **no** |" in body
     methods = [(m, p) for m, p, _, _ in github.requests]
     assert methods.count(("POST", "/repos/o/r/issues/7/comments")) == 1
-    assert ("PATCH", "/repos/o/r/issues/comments/100") in methods
-    assert "kpi-below-target" in github.labels and "INCONCLUSIVE" in github.labels
+    assert ("PATCH", f"/repos/o/r/issues/comments/{next(iter(github.comments))}") in methods
+    assert "kpi-below-target" in github.labels[7] and "INCONCLUSIVE" in github.labels[7]
     assert github.statuses[-1]["state"] == "failure" and github.statuses[-1]["context"] == "hrm-codegen-gate"
     assert all(auth == f"Bearer {TOKEN}" for _, _, auth, _ in github.requests)
     assert TOKEN not in caplog.text
@@ -134,3 +84,23 @@ def test_slack_webhook_and_ci_annotations(github, tmp_path, monkeypatch):
     assert "HRM-CodeGen Gate: FAILURE" in summary.read_text()
     err = redact(github.url + secret_path)
     assert "SECRET" not in err
+
+
+def test_github_issue_opened_on_a_violation_then_commented_not_duplicated(github, tmp_path, monkeypatch):
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    monkeypatch.setenv("GITHUB_API_URL", github.url)
+    ok = tmp_path / "ok.json"
+    ok.write_text(json.dumps({"verdict": "SUCCESS", "pass_at_1": {"p_value": 0.001}, "gate": {"kpis": [
+        {"label": "x", "target": "t", "shown": "s", "held": True, "met": True}]}}))
+    alerts.dispatch(str(ok), sinks=["github-issue"], repo="o/r")
+    assert github.issues == {}  # nothing violated: no issue
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(STATS_FAIL))
+    alerts.dispatch(str(bad), sinks=["github-issue"], repo="o/r")
+    alerts.dispatch(str(bad), sinks=["github-issue"], repo="o/r")
+    (number, issue), = github.issues.items()
+    assert issue["labels"] == [alerts.ISSUE_LABEL] and "KPI(s) below target" in issue["title"]
+    assert "| Pass@1 (candidate) | >= 30.0% | 0.0% | **no** |" in issue["body"]
+    assert len(github.comments_on(number)) == 1  # the second violation comments on the open issue
+    with pytest.raises(alerts.AlertSinkError, match="needs --repo"):
+        alerts.dispatch(str(bad), sinks=["github-issue"])

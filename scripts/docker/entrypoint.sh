@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Container entrypoint: the reliability monitor watches every running job of the run store
+# (a side-car process) while the Streamlit app serves in the foreground. When either one exits,
+# the other is stopped and the container exits with that status, so the orchestrator restarts it.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+store="${HRM_GATE_STORE:-cache/runs}"
+mkdir -p "$store"
+
+python -m core monitor --store "$store" --interval "${MONITOR_INTERVAL:-10}" &
+monitor=$!
+python -m streamlit run app.py --server.address "${HOST:-0.0.0.0}" --server.port "${PORT:-8501}" \
+  --server.headless true --browser.gatherUsageStats false &
+app=$!
+
+stop() { kill -TERM "$monitor" "$app" 2>/dev/null || true; }
+trap 'stop; wait; exit 143' TERM INT
+status=0
+wait -n "$monitor" "$app" || status=$?
+stop
+wait || true
+exit "$status"
