@@ -76,13 +76,17 @@ def run_gate(candidate: str, baseline: str, bench: str | None = None, kpis: str 
 
 def release_outputs(result: GateResult, candidate: str, baseline: str, results_dir: str, bench: str | None = None,
                     kpis: str | None = None, train_runs=None, release: bool = False, tag: str = "v0.3.0",
-                    repo_dir: str = ".") -> list[str]:
-    """Publish the gate's outcome into results_dir; with release, also the summary PDF and (SUCCESS only) the tag.
-    Returns one line per thing done, for the CLI and the pipeline to print."""
+                    repo_dir: str = ".", run_url: str | None = None) -> list[str]:
+    """Publish the gate's outcome into results_dir (and the README's badge block beside it); with release,
+    also the summary PDF and (SUCCESS only) the tag. Returns one line per thing done, for the CLI and pipeline."""
     from core import release as rel
     target = kpi.load_kpis(kpis)["accuracy"]["pass_at_1_min"]
     written = rel.publish(results_dir, result.stats, candidate, target)
     lines = [f"published {', '.join(str(p) for p in written)}"]
+    readme = Path(results_dir).resolve().parent / "README.md"
+    if rel.update_readme(readme, Path(results_dir).resolve(), result.stats, run_url,
+                         (_model_of(candidate), _model_of(baseline))):
+        lines.append(f"updated the badge block of {readme}")
     if not release:
         return lines
     from core.report import build_report

@@ -116,6 +116,12 @@ class Pipeline:
     def bench_file(self) -> str | None:
         return str(self.path("bench.json")) if self.path("bench.json").exists() else None
 
+    def publish_dir(self) -> str | None:
+        g = self.cfg.get("gate", {})
+        if g.get("publish") or g.get("release"):
+            return g.get("publish") or str(Path(g.get("repo_dir", ".")) / "results")
+        return None
+
     def kpis(self) -> str | None:
         return self.cfg.get("gate", {}).get("kpis")
 
@@ -258,10 +264,10 @@ class Pipeline:
         target = kpi.load_kpis(self.kpis())["accuracy"]["pass_at_1_min"]
         release.write_badge(self.path("badge.svg"), release.candidate_pass_at_1(result.stats), target)
         lines = [f"verdict {result.verdict.verdict}"]
-        if g.get("publish") or g.get("release"):
+        if self.publish_dir():
             repo_dir = g.get("repo_dir", ".")
             lines += release_outputs(result, str(self.path("candidate")), str(self.path("baseline")),
-                                     g.get("publish") or str(Path(repo_dir) / "results"), bench=self.bench_file(),
+                                     self.publish_dir(), bench=self.bench_file(),
                                      kpis=self.kpis(), train_runs=self.train_runs(), release=bool(g.get("release")),
                                      tag=g.get("tag", "v0.3.0"), repo_dir=repo_dir)
         log.info("%s", result.text)
@@ -277,6 +283,13 @@ class Pipeline:
         if self.bench_file():
             logged["bench"] = log_bench(read_json(self.path("bench.json")), mode, self.out)
         atomic_write_json(self.path("wandb.json"), logged)
+        url = (logged.get("candidate") or {}).get("url")
+        publish_dir = self.publish_dir()
+        if url and publish_dir and self.path("stats.json").exists():
+            from core.release import update_readme
+            models = tuple(RunDir(self.path(n)).manifest().get("model") for n in ("candidate", "baseline"))
+            update_readme(Path(publish_dir).resolve().parent / "README.md", Path(publish_dir).resolve(),
+                          read_json(self.path("stats.json")), url, models)
         first = next(iter(logged.values()), None) or {}
         return f"{len(logged)} W&B run(s), {first.get('mode')}: {first.get('url') or first.get('dir')}"
 

@@ -7,6 +7,7 @@ when the verdict is SUCCESS; a PARTIAL or FAILURE verdict never tags.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -55,6 +56,39 @@ def write_badge(path: str | Path, pass_at_1: float | None, target: float = 0.30)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, badge_svg(pass_at_1, target))
     return path
+
+
+README_START, README_END = "<!-- gate-badge:start -->", "<!-- gate-badge:end -->"
+
+
+def wandb_link(run_url: str | None = None) -> str:
+    """Markdown for the W&B dashboard: the run's page online, else the project when WANDB_ENTITY is known."""
+    from core.tracking import PROJECT
+    if run_url:
+        return f"[W&B run]({run_url}) · [W&B dashboard]({run_url.split('/runs/')[0]})"
+    entity = os.environ.get("WANDB_ENTITY")
+    if entity:
+        return f"[W&B dashboard](https://wandb.ai/{entity}/{PROJECT})"
+    return (f"W&B dashboard: project `{PROJECT}`, logged offline where this was measured (no WANDB_API_KEY); "
+            "`python -m core wandb-dashboard --entity ENTITY` saves it and prints its link")
+
+
+def update_readme(readme: Path, results_dir: Path, stats: dict, run_url: str | None = None,
+                  models: tuple[str | None, str | None] = (None, None)) -> bool:
+    """Rewrite the badge block between README_START and README_END, if the README has one."""
+    if not readme.is_file():
+        return False
+    text = readme.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        return False
+    rel = Path(os.path.relpath(results_dir, readme.parent)).as_posix()
+    block = (f"{README_START}\n[![MBPP pass@1]({rel}/badge.svg)]({rel}/stats.json) "
+             f"verdict **{stats.get('verdict') or 'not decided'}** (`{models[0] or stats.get('candidate')}` vs "
+             f"`{models[1] or stats.get('baseline')}`, {stats.get('n_tasks')} MBPP tasks) · {wandb_link(run_url)}\n"
+             f"{README_END}")
+    head, rest = text.split(README_START, 1)
+    atomic_write_text(readme, head + block + rest.split(README_END, 1)[1])
+    return True
 
 
 def publish(results_dir: str | Path, stats: dict, candidate_run: str | Path, target: float) -> list[Path]:

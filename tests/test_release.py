@@ -47,7 +47,7 @@ def repo(tmp_path):
     r = tmp_path / "repo"
     r.mkdir()
     git(r, "init", "-q", "-b", "main")
-    (r / "README.md").write_text("gate test\n")
+    (r / "README.md").write_text("gate test\n<!-- gate-badge:start -->\nold\n<!-- gate-badge:end -->\nmore\n")
     git(r, "add", ".")
     git(r, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first")
     return r
@@ -88,6 +88,9 @@ def test_success_tags_and_writes_the_pdf(oracle_and_empty, repo, stable_training
     assert "Verdict: SUCCESS" in "".join(page.extract_text() for page in PdfReader(pdf).pages)
     assert json.loads((repo / "results" / "stats.json").read_text())["verdict"] == "SUCCESS"
     assert "100.0%" in (repo / "results" / "badge.svg").read_text()
+    readme = (repo / "README.md").read_text()
+    assert "[![MBPP pass@1](results/badge.svg)](results/stats.json) verdict **SUCCESS**" in readme
+    assert "old" not in readme and readme.endswith("<!-- gate-badge:end -->\nmore\n") and "W&B dashboard" in readme
     # a rerun on the same commit keeps the tag; a configured tag name is honoured
     again = gate_release(oracle, empty, repo, kpis, stable_training)
     assert again.returncode == 0 and "already there" in again.stdout

@@ -1,0 +1,83 @@
+"""The container's contract, checked without a Docker daemon: the Dockerfile's settings, and its
+entrypoint run here for real (app + monitor side-car), probed with the image's own HEALTHCHECK."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+
+from tests.conftest import REPO
+from tests.test_browser import free_port
+
+DOCKERFILE = (REPO / "Dockerfile").read_text()
+
+
+def healthcheck_command() -> list[str]:
+    m = re.search(r"HEALTHCHECK [^\n]*\\\n\s*CMD (\[.*\])", DOCKERFILE)
+    return json.loads(m.group(1))
+
+
+def test_dockerfile_is_cpu_by_default_non_root_with_a_gpu_variant():
+    assert re.search(r"^ARG VARIANT=cpu$", DOCKERFILE, re.M) and "TORCH_INDEX_GPU" in DOCKERFILE
+    user = re.findall(r"^USER (\S+)$", DOCKERFILE, re.M)
+    assert user == ["10001:10001"]
+    assert "/_stcore/health" in " ".join(healthcheck_command())
+    assert 'ENTRYPOINT ["scripts/docker/entrypoint.sh"]' in DOCKERFILE
+    assert "torch==2.13.0" in (REPO / "requirements.txt").read_text()
+
+
+def test_entrypoint_serves_the_app_with_the_monitor_side_car(tmp_path):
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "HRM_GATE_STORE": str(tmp_path / "runs"),
+           "MONITOR_INTERVAL": "0.5", "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    proc = subprocess.Popen([str(REPO / "scripts" / "docker" / "entrypoint.sh")], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    probe = healthcheck_command()
+    probe[0] = sys.executable
+    try:
+        deadline = time.monotonic() + 90
+        while subprocess.run(probe, env=env, capture_output=True).returncode != 0:
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline, "the app never answered its health check"
+            time.sleep(1)
+        children = [" ".join(c.cmdline()) for c in psutil.Process(proc.pid).children(recursive=True)]
+        assert any("core monitor --store" in c for c in children), children
+        assert any("streamlit run app.py" in c for c in children), children
+        assert (tmp_path / "runs").is_dir()
+        # the side-car dying takes the container down (the orchestrator restarts it)
+        monitor = next(c for c in psutil.Process(proc.pid).children(recursive=True)
+                       if "core monitor --store" in " ".join(c.cmdline()))
+        monitor.kill()
+        assert proc.wait(30) != 0
+        assert subprocess.run(probe, env=env, capture_output=True).returncode != 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+def test_entrypoint_stops_both_on_sigterm(tmp_path):
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "HRM_GATE_STORE": str(tmp_path / "runs"),
+           "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    proc = subprocess.Popen([str(REPO / "scripts" / "docker" / "entrypoint.sh")], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(psutil.Process(proc.pid).children(recursive=True)) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        time.sleep(2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 143
+        gone, alive = psutil.wait_procs(children, timeout=15)
+        assert not alive, [c.cmdline() for c in alive]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
