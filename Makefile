@@ -48,8 +48,9 @@ lint: setup sysdeps $(ACTIONLINT)
 	$(VENV)/bin/hadolint Dockerfile
 	@echo "hadolint: Dockerfile clean"
 
+# Two test files at a time (pytest-xdist, one process per core); a file's tests stay together.
 test: setup sysdeps lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 # Efficiency: HRM-27M vs GPT-2-124M (architecture, random weights), side by side in one run.
 bench: setup

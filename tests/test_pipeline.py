@@ -111,7 +111,8 @@ def test_a_failing_step_stops_with_one_line_and_the_same_command_resumes(tmp_pat
     config = tmp_path / "p.toml"
     text = CONFIG.format(out=tmp_path / "out", data=mbpp_path, samples=samples).replace(
         "[train]\nmodel = \"hrm:tiny\"\nsteps = 3\nbatch = 2\nseq_len = 128\n", "").replace('model = "train"', 'model = "hrm:tiny"')
-    config.write_text(text.replace('models = ["train"]', 'models = ["hrm:tiny"]'))
+    text = text[:text.index("[bench]")] + text[text.index("[gate]"):]  # no bench: not what this test is about
+    config.write_text(text)
     proc = cli("pipeline", "--config", config, "--no-progress", check=False)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1].startswith("error: step eval-baseline failed:")
@@ -124,6 +125,7 @@ def test_a_failing_step_stops_with_one_line_and_the_same_command_resumes(tmp_pat
     fixed = cli("pipeline", "--config", config, "--no-progress", check=False)
     s = statuses(fixed.stdout)
     assert fixed.returncode == 4 and s["eval-candidate"] == "skipped" and s["eval-baseline"] == "ran" and s["gate"] == "ran"
+    assert s["bench"] == "off"
     assert (tmp_path / "out" / "candidate" / "results.jsonl").read_bytes() == candidate
 
 
