@@ -99,7 +99,7 @@ def test_ci_workflow_commands(github, tmp_path):
     job = run_job(WORKFLOWS / "ci.yml", "test", "push", {"ref": "refs/heads/main", "after": SHA1},
                   workspace=workspace, runner_temp=tmp_path / "temp", base_env=base_env(tmp_path, github),
                   api_url=github.url, repository="o/r",
-                  skip=lambda step: "it is this test suite" if step.get("run") == ".ci/run" else None)
+                  skip=lambda step: "it is this test suite" if ".ci/run" in step.get("run", "") else None)
     statuses = {s.name: s.status for s in job.steps}
     assert list(statuses.values()) == ["success", "success", "success", "success", "skipped"], all_output(job)
     for name in ("mbpp.jsonl", "sanitized-mbpp.json"):

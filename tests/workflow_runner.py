@@ -11,7 +11,6 @@ upload-artifact), and steps it asks to skip.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from dataclasses import dataclass, field
