@@ -4,6 +4,6 @@ import sys
 from pathlib import Path
 
 sys.path[0] = str(Path(__file__).resolve().parents[2])  # the repository, not this folder (its names shadow modules)
-from core.__main__ import main  # noqa: E402
+from core.cli import main  # noqa: E402
 
 sys.exit(main(["bench", *sys.argv[1:]]))

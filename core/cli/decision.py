@@ -1,0 +1,158 @@
+"""Deciding: stats, gate, report, pipeline, bench-stats."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.cli.common import k_values
+from core.errors import GateError, UsageError
+
+
+def _add_stats(sub) -> None:
+    p = sub.add_parser("stats", help="paired significance test of two runs (bootstrap CI, permutation p)",
+                       description="Compare candidate A with baseline B task by task: delta pass@k, 95%% CI (paired "
+                                   "bootstrap), two-sided sign-flip permutation p-value, McNemar where n = 1, minimum "
+                                   "detectable effect. A and B are run directories or results.jsonl files.")
+    p.add_argument("--a", required=True, metavar="RUN", help="candidate run (directory or results.jsonl)")
+    p.add_argument("--b", required=True, metavar="RUN", help="baseline run (directory or results.jsonl)")
+    p.add_argument("--k", type=k_values, default=(1,), help="k values, e.g. 1,10 (Holm-adjusted when several)")
+    p.add_argument("--resamples", type=int, default=10_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ci", choices=("percentile", "bca"), default="percentile")
+    p.add_argument("--intersection", action="store_true", help="compare only the tasks both runs have (reported)")
+    p.add_argument("--out", required=True, metavar="FILE", help="where to write stats.json")
+
+
+def _print_comparisons(comparisons, label_a, label_b) -> None:
+    for c in comparisons:
+        holm = f", Holm {c.p_value_holm:.4g}" if c.p_value_holm is not None else ""
+        print(f"pass@{c.k}: {label_a} {c.a:.3f} vs {label_b} {c.b:.3f}; delta {c.delta:+.3f}, "
+              f"95% CI [{c.ci95[0]:+.3f}, {c.ci95[1]:+.3f}], p = {c.p_value:.4g}{holm}; "
+              f"{'superior' if c.superior else 'not shown superior'} ({c.n_tasks} tasks, MDE {c.mde:.3f})")
+        if c.mcnemar:
+            m = c.mcnemar
+            print(f"  McNemar exact: {m['a_only']} tasks only A passes, {m['b_only']} only B, p = {m['p_value']:.4g}")
+
+
+def _cmd_stats(args) -> int:
+    from core.collect import load_counts
+    from core.stats import compare_many, stats_document
+    from core.store import atomic_write_json
+    a, label_a = load_counts(args.a)
+    b, label_b = load_counts(args.b)
+    comparisons = compare_many(a, b, args.k, resamples=args.resamples, seed=args.seed,
+                               intersection=args.intersection, ci_method=args.ci)
+    _print_comparisons(comparisons, label_a, label_b)
+    atomic_write_json(Path(args.out), stats_document(comparisons, label_a, label_b, args.intersection))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _add_gate(sub) -> None:
+    p = sub.add_parser("gate", help="KPIs + stats -> SUCCESS | PARTIAL | FAILURE (exit 0 | 3 | 4)",
+                       description="Applies kpis.toml and the decision framework to a candidate and a baseline run "
+                                   "and prints every KPI with target, measured value and whether it held. Exit 0 "
+                                   "SUCCESS, 3 PARTIAL, 4 FAILURE, 2 bad usage. Writes the verdict into stats.json.")
+    p.add_argument("--candidate", required=True, metavar="RUN")
+    p.add_argument("--baseline", required=True, metavar="RUN")
+    p.add_argument("--bench", metavar="FILE", help="bench.json with both models' efficiency figures")
+    p.add_argument("--kpis", metavar="FILE", help="KPI thresholds (default kpis.toml)")
+    p.add_argument("--train-runs", nargs="*", metavar="RUN_DIR", help="training runs whose failures count")
+    p.add_argument("--k", type=k_values, default=(1, 10), help="k values to test (those with enough samples)")
+    p.add_argument("--resamples", type=int, default=10_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--intersection", action="store_true")
+    p.add_argument("--out", metavar="FILE", help="stats.json to write (default: the candidate run's stats.json)")
+    p.add_argument("--publish", metavar="DIR", help="also write stats.json, run_summary.json and badge.svg (Pass@1, "
+                                                     "green at the KPI target) into DIR, e.g. results")
+    p.add_argument("--release", action="store_true", help="Gate C7: publish (default REPO_DIR/results), write summary.pdf "
+                                                          "there, and on SUCCESS only tag the release in the git repository")
+    p.add_argument("--tag", default="v0.3.0", help="release tag made by --release on SUCCESS (default v0.3.0)")
+    p.add_argument("--repo-dir", default=".", metavar="DIR", help="git repository to tag (default: here)")
+
+
+def _cmd_gate(args) -> int:
+    from core.gate import release_outputs, run_gate
+    try:
+        result = run_gate(args.candidate, args.baseline, bench=args.bench, kpis=args.kpis, train_runs=args.train_runs,
+                          ks=args.k, resamples=args.resamples, seed=args.seed, intersection=args.intersection,
+                          out=args.out)
+    except GateError as exc:
+        raise UsageError(str(exc)) from None
+    print(result.text)
+    print(f"wrote {result.stats_path}")
+    publish_dir = args.publish or (str(Path(args.repo_dir) / "results") if args.release else None)
+    if publish_dir:
+        for line in release_outputs(result, args.candidate, args.baseline, publish_dir, bench=args.bench,
+                                    kpis=args.kpis, train_runs=args.train_runs, release=args.release,
+                                    tag=args.tag, repo_dir=args.repo_dir):
+            print(line)
+    return result.verdict.exit_code
+
+
+def _add_report(sub) -> None:
+    p = sub.add_parser("report", help="the summary PDF: verdict, KPIs, stats, efficiency, training, protocol")
+    p.add_argument("--candidate", required=True, metavar="RUN")
+    p.add_argument("--baseline", required=True, metavar="RUN")
+    p.add_argument("--bench", metavar="FILE")
+    p.add_argument("--train-run", metavar="RUN_DIR")
+    p.add_argument("--out", required=True, metavar="FILE")
+
+
+def _cmd_report(args) -> int:
+    from core.report import build_report
+    out = build_report(args.candidate, args.baseline, args.out, args.bench, args.train_run)
+    print(f"wrote {out}")
+    return 0
+
+
+def _add_pipeline(sub) -> None:
+    p = sub.add_parser("pipeline", help="the whole gate in one command: train? -> eval x2 -> bench -> collect -> stats "
+                                        "-> gate -> W&B -> PDF -> alerts; finished steps are skipped",
+                       description="Runs the steps of pipeline.toml in order, skipping each one whose output is already "
+                                   "in the pipeline's out_dir (so the same command resumes after a crash and does "
+                                   "nothing once all is done), then prints one summary. Exit: the gate's (0 SUCCESS, "
+                                   "3 PARTIAL, 4 FAILURE); 1 when a step failed; 2 bad usage.")
+    p.add_argument("--config", default="pipeline.toml", metavar="FILE", help="pipeline config (default pipeline.toml)")
+    p.add_argument("--out-dir", metavar="DIR", help="overrides [pipeline].out_dir")
+    p.add_argument("--limit", type=int, metavar="N", help="overrides [pipeline].limit: the first N tasks of the split")
+    p.add_argument("--data-path", metavar="FILE", help="overrides [pipeline].data_path")
+    p.add_argument("--sinks", help="overrides [alerts].sinks, e.g. console,ci,github")
+    p.add_argument("--repo", help="OWNER/NAME for the github sink")
+    p.add_argument("--pr", type=int, help="pull request for the sticky comment and labels")
+    p.add_argument("--sha", help="commit for the status")
+    p.add_argument("--release", action="store_true", help="Gate C7 in the gate step: PDF to results/, tag on SUCCESS")
+    p.add_argument("--redo", metavar="STEPS", help="redo these finished steps, e.g. gate,report,alerts")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _cmd_pipeline(args) -> int:
+    from core.pipeline import Pipeline, PipelineError, format_summary, load_config, parse_redo
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be >= 1")
+    overrides = {"pipeline.out_dir": args.out_dir, "pipeline.limit": args.limit, "pipeline.data_path": args.data_path,
+                 "alerts.sinks": args.sinks.split(",") if args.sinks else None, "alerts.repo": args.repo,
+                 "alerts.pr": args.pr, "alerts.sha": args.sha, "gate.release": args.release or None}
+    pipe = Pipeline(load_config(args.config, overrides), parse_redo(args.redo), progress=not args.no_progress)
+    try:
+        pipe.run()
+    except PipelineError:
+        print(format_summary(pipe))
+        raise
+    print(format_summary(pipe))
+    return {"SUCCESS": 0, "PARTIAL": 3, "FAILURE": 4}.get(pipe.verdict(), 1)
+
+
+def _add_bench_stats(sub) -> None:
+    p = sub.add_parser("bench-stats", help="calibrate the significance test by simulation; time it beside scipy")
+    p.add_argument("--sims", type=int, default=2000)
+    p.add_argument("--resamples", type=int, default=2000, help="resamples inside each simulated comparison")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _cmd_bench_stats(args) -> int:
+    from core.calibration import run_bench_stats
+    run_bench_stats(args.sims, args.resamples, args.seed)
+    return 0
+
+
+COMMANDS = {"stats": (_add_stats, _cmd_stats), "gate": (_add_gate, _cmd_gate), "report": (_add_report, _cmd_report), "pipeline": (_add_pipeline, _cmd_pipeline), "bench-stats": (_add_bench_stats, _cmd_bench_stats)}
