@@ -290,8 +290,8 @@ class Pipeline:
             models = tuple(RunDir(self.path(n)).manifest().get("model") for n in ("candidate", "baseline"))
             update_readme(Path(publish_dir).resolve().parent / "README.md", Path(publish_dir).resolve(),
                           read_json(self.path("stats.json")), url, models)
-        first = next(iter(logged.values()), None) or {}
-        return f"{len(logged)} W&B run(s), {first.get('mode')}: {first.get('url') or first.get('dir')}"
+        shown = logged.get("candidate") or next(iter(logged.values()), None) or {}
+        return f"{len(logged)} W&B run(s), {shown.get('mode')}; candidate: {shown.get('url') or shown.get('dir')}"
 
     def report(self) -> str:
         from core.report import build_report
