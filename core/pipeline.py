@@ -320,7 +320,32 @@ class Pipeline:
         return f"{len(outcome.alerts)} alert(s) to {', '.join(target['sinks'])}"
 
     # ---------------------------------------------------------------- driver
+    def preflight(self) -> None:
+        """What would fail hours into the pipeline fails now, before anything runs or is written."""
+        from core.models import parse_spec
+        data_path = self._p("data_path")
+        if data_path and not Path(data_path).is_file():
+            raise UsageError(f"[pipeline] data_path {data_path} not found; point it at mbpp.jsonl "
+                             "(e.g. ../shared/data/mbpp/mbpp.jsonl) or remove it to download MBPP")
+        specs = [self.cfg.get("train", {}).get("model")] if "train" in self.cfg else []
+        for side in ("candidate", "baseline"):
+            samples = self.cfg[side].get("samples")
+            if samples and not Path(samples).is_file():
+                raise UsageError(f"[{side}] samples file not found: {samples}")
+            specs.append(self.cfg[side].get("model"))
+        specs += list(self.cfg.get("bench", {}).get("models") or [])
+        for text in filter(None, specs):
+            if text == TRAINED:
+                continue
+            spec = parse_spec(text)
+            if spec.kind == "hf":
+                from core.models.hf import check_available
+                check_available(spec.arg)
+            elif spec.kind == "hrm" and "/" in spec.arg and not Path(spec.arg).is_dir():
+                raise UsageError(f"{text}: checkpoint directory not found")
+
     def run(self) -> list[StepResult]:
+        self.preflight()
         self.out.mkdir(parents=True, exist_ok=True)
         for name, done, action in self.steps():
             t0 = time.perf_counter()

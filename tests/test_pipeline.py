@@ -1,9 +1,14 @@
 """python -m core pipeline: every step for real on a small MBPP slice, then a rerun that skips them all."""
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
 from core.data import load_dataset
+from tests.conftest import REPO
 from tests.test_evaluate import cli, write_samples
 
 CONFIG = """
@@ -105,6 +110,29 @@ def test_missing_outputs_and_redo_rerun_only_their_steps(setup):
     assert (d / "out" / "summary.pdf").exists()
 
 
+def test_a_pipeline_killed_half_way_resumes_to_the_same_results(setup, tmp_path):
+    d, config, _ = setup
+    killed = tmp_path / "killed.toml"
+    killed.write_text(config.read_text().replace(f'out_dir = "{d / "out"}"', f'out_dir = "{tmp_path / "out"}"'))
+    proc = subprocess.Popen([sys.executable, "-m", "core", "pipeline", "--config", str(killed), "--no-progress"],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "out" / "train" / "metrics.jsonl").exists():  # SIGKILL in the middle of training
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "out" / "stats.json").exists()
+    again = cli("pipeline", "--config", killed, "--no-progress", check=False)
+    assert again.returncode == 4 and statuses(again.stdout)["train"] == "ran"
+    for name in ("train/metrics.jsonl", "candidate/results.jsonl", "baseline/results.jsonl"):
+        if name.startswith("train"):
+            steps = [json.loads(x)["step"] for x in (tmp_path / "out" / name).read_text().splitlines()]
+            assert steps == [1, 2, 3]
+        else:
+            assert (tmp_path / "out" / name).read_bytes() == (d / "out" / name).read_bytes()
+
+
 def test_a_failing_step_stops_with_one_line_and_the_same_command_resumes(tmp_path, mbpp_path):
     samples = tmp_path / "baseline.jsonl"
     samples.write_text('{"task_id": 11, "completion": ""}\n{"task_id": 12, "completion": \n')
@@ -144,6 +172,22 @@ def test_bad_config_is_one_clear_line(tmp_path, text, message):
     proc = cli("pipeline", "--config", config, check=False)
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and message in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    (('samples = "{samples}"', 'model = "hf:gpt2"'), "hf:gpt2 is neither a local directory nor in the local"),
+    (('samples = "{samples}"', 'samples = "/nonexistent/s.jsonl"'), "[baseline] samples file not found"),
+    (('samples = "{samples}"', 'model = "hrm:/nonexistent/ckpt"'), "checkpoint directory not found"),
+    (('model = "train"', 'model = "gpt3"'), "unknown model spec 'gpt3'"),
+    (('data_path = "{data}"', 'data_path = "/nonexistent/mbpp.jsonl"'), "data_path /nonexistent/mbpp.jsonl not found"),
+])
+def test_what_would_fail_later_fails_before_anything_runs(tmp_path, mbpp_path, change, message):
+    samples = write_samples(tmp_path / "s.jsonl", [{"task_id": 11, "completion": ""}])
+    config = tmp_path / "p.toml"
+    config.write_text(CONFIG.replace(*change).format(out=tmp_path / "out", data=mbpp_path, samples=samples))
+    proc = cli("pipeline", "--config", config, check=False)
+    assert proc.returncode in (1, 2) and proc.stderr.startswith("error: ") and message in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
 
 
 def test_redo_of_a_run_step_is_refused(tmp_path):

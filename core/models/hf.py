@@ -29,6 +29,17 @@ def _not_available(name: str, exc: Exception) -> ModelSpecError:
         "hf:DIR, or set HRM_GATE_HF_ONLINE=1 to let transformers fetch it")
 
 
+def check_available(name: str) -> None:
+    """Fail now, with the fix, when hf:NAME could not be loaded later (offline and not cached)."""
+    if Path(name).is_dir() or _online():
+        return
+    from transformers import AutoConfig
+    try:
+        AutoConfig.from_pretrained(name, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise _not_available(name, exc) from None
+
+
 def arch_config(name: str):
     """The configuration of a named architecture, without touching the hub."""
     from transformers import AutoConfig, GPT2Config, T5Config
