@@ -41,10 +41,21 @@ def count_train_failures(train_runs) -> int | None:
     return failures
 
 
-def run_gate(candidate: str, baseline: str, bench: str | None = None, kpis: str | None = None,
-             train_runs=None, ks=(1, 10), resamples: int = 10_000, seed: int = 0, intersection: bool = False,
-             out: str | None = None) -> GateResult:
-    cfg = kpi.load_kpis(kpis)
+@dataclass
+class Paired:
+    """Candidate vs baseline, paired by task, for every k both runs have samples enough for."""
+    comparisons: list
+    label_a: str
+    label_b: str
+    min_n: int
+    untested: list[int]
+
+    def document(self, intersection: bool = False) -> dict:
+        return stats_document(self.comparisons, self.label_a, self.label_b, intersection)
+
+
+def paired_comparisons(candidate: str, baseline: str, ks=(1, 10), resamples: int = 10_000, seed: int = 0,
+                       intersection: bool = False) -> Paired:
     a, label_a = load_counts(candidate)
     b, label_b = load_counts(baseline)
     min_n = min(n for counts in (a, b) for n, _ in counts.values())
@@ -52,6 +63,16 @@ def run_gate(candidate: str, baseline: str, bench: str | None = None, kpis: str 
     if 1 not in usable:
         raise UsageError("the gate needs pass@1: both runs must have at least one sample per task")
     comparisons = compare_many(a, b, usable, resamples=resamples, seed=seed, intersection=intersection)
+    return Paired(comparisons, label_a, label_b, min_n, [k for k in ks if k not in usable])
+
+
+def run_gate(candidate: str, baseline: str, bench: str | None = None, kpis: str | None = None,
+             train_runs=None, ks=(1, 10), resamples: int = 10_000, seed: int = 0, intersection: bool = False,
+             out: str | None = None, write: bool = True) -> GateResult:
+    """The verdict; written into stats.json (`out`, default the candidate's) unless write is False."""
+    cfg = kpi.load_kpis(kpis)
+    paired = paired_comparisons(candidate, baseline, ks, resamples, seed, intersection)
+    comparisons, label_a, label_b = paired.comparisons, paired.label_a, paired.label_b
     by_k = {c.k: c for c in comparisons}
     cand_bench = base_bench = None
     bench_doc = None
@@ -61,14 +82,14 @@ def run_gate(candidate: str, baseline: str, bench: str | None = None, kpis: str 
         base_bench = kpi.match_bench(bench_doc, _model_of(baseline))
     kpis_rows = kpi.evaluate_kpis(cfg, by_k, cand_bench, base_bench, count_train_failures(train_runs))
     verdict = kpi.decide(cfg, kpis_rows)
-    verdict.reasons += [f"pass@{k} not tested: the runs have only {min_n} sample(s) per task; eval with --n {k} or more"
-                        for k in ks if k not in usable]
-    doc = stats_document(comparisons, label_a, label_b, intersection)
-    doc.update(verdict=verdict.verdict, gate=verdict.to_dict(),
-               k_not_tested=[k for k in ks if k not in usable],
+    verdict.reasons += [f"pass@{k} not tested: the runs have only {paired.min_n} sample(s) per task; eval with "
+                        f"--n {k} or more" for k in paired.untested]
+    doc = paired.document(intersection)
+    doc.update(verdict=verdict.verdict, gate=verdict.to_dict(), k_not_tested=paired.untested,
                bench_machine=(bench_doc or {}).get("machine"))
     stats_path = Path(out) if out else (Path(candidate) / "stats.json" if Path(candidate).is_dir() else Path("stats.json"))
-    atomic_write_json(stats_path, doc)
+    if write:
+        atomic_write_json(stats_path, doc)
     header = (f"candidate {label_a} vs baseline {label_b}: {comparisons[0].n_tasks} paired tasks, "
               f"{resamples} resamples, seed {seed}")
     return GateResult(verdict, doc, stats_path, header + "\n\n" + kpi.format_table(verdict))

@@ -233,33 +233,31 @@ class Pipeline:
         return ", ".join(f"{n} {summaries[n].get('status')}" for n in names)
 
     def stats(self) -> str:
-        from core.collect import load_counts
-        from core.stats import compare_many, stats_document
-        a, label_a = load_counts(self.path("candidate"))
-        b, label_b = load_counts(self.path("baseline"))
-        min_n = min(n for counts in (a, b) for n, _ in counts.values())
-        ks = [k for k in self.ks if k <= min_n]
-        resamples, seed = int(self.cfg.get("gate", {}).get("resamples", 10_000)), int(self._p("seed", 0))
-        intersection = bool(self.cfg.get("gate", {}).get("intersection", False))
-        comparisons = compare_many(a, b, ks, resamples=resamples, seed=seed, intersection=intersection)
-        atomic_write_json(self.path("stats.json"), stats_document(comparisons, label_a, label_b, intersection))
-        c = comparisons[0]
+        from core.gate import paired_comparisons
+        g = self.cfg.get("gate", {})
+        intersection = bool(g.get("intersection", False))
+        paired = paired_comparisons(str(self.path("candidate")), str(self.path("baseline")), self.ks,
+                                    int(g.get("resamples", 10_000)), int(self._p("seed", 0)), intersection)
+        atomic_write_json(self.path("stats.json"), paired.document(intersection))
+        c = paired.comparisons[0]
         return f"delta pass@1 {100 * c.delta:+.1f} pp, 95% CI [{100 * c.ci95[0]:+.1f}, {100 * c.ci95[1]:+.1f}], p {c.p_value:.4g}"
 
-    def gate_result(self):
-        if self._gate is None:
+    def gate_result(self, write: bool = False):
+        """The gate's verdict, computed once per pipeline run; only the gate step writes it to stats.json."""
+        if self._gate is None or write:
             from core.gate import run_gate
             g = self.cfg.get("gate", {})
             self._gate = run_gate(str(self.path("candidate")), str(self.path("baseline")), bench=self.bench_file(),
                                   kpis=self.kpis(), train_runs=self.train_runs(), ks=self.ks,
                                   resamples=int(g.get("resamples", 10_000)), seed=int(self._p("seed", 0)),
-                                  intersection=bool(g.get("intersection", False)), out=str(self.path("stats.json")))
+                                  intersection=bool(g.get("intersection", False)), out=str(self.path("stats.json")),
+                                  write=write)
         return self._gate
 
     def gate(self) -> str:
         from core import kpi, release
         from core.gate import release_outputs
-        result = self.gate_result()
+        result = self.gate_result(write=True)
         g = self.cfg.get("gate", {})
         target = kpi.load_kpis(self.kpis())["accuracy"]["pass_at_1_min"]
         release.write_badge(self.path("badge.svg"), release.candidate_pass_at_1(result.stats), target)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,8 +98,7 @@ def publish(results_dir: str | Path, stats: dict, candidate_run: str | Path, tar
     written = [out / "stats.json"]
     summary = Path(candidate_run) / "run_summary.json"
     if summary.is_file():
-        shutil.copyfile(summary, out / "run_summary.json.tmp")
-        (out / "run_summary.json.tmp").replace(out / "run_summary.json")
+        atomic_write_text(out / "run_summary.json", summary.read_text(encoding="utf-8"))
         written.append(out / "run_summary.json")
     written.append(write_badge(out / "badge.svg", candidate_pass_at_1(stats), target))
     return written
