@@ -1,8 +1,8 @@
 """Accuracy: final pass@k per run with 95% CIs, and pass@k vs training step."""
 import streamlit as st
 
-from core import charts
-from core.dashboard import eval_runs, pass_at_k_with_ci, pass_vs_step
+from core.views import charts
+from core.views.dashboard import eval_runs, pass_at_k_with_ci, pass_vs_step
 from app_pages._common import store
 
 st.title("Accuracy")

@@ -1,10 +1,10 @@
 """Efficiency: latency, throughput and RAM against the baseline, with the machine they ran on."""
 import streamlit as st
 
-from core import charts
-from core.bench import PROTOCOL
-from core.dashboard import bench_files, efficiency_rows
-from core.store import read_json
+from core.views import charts
+from core.lab.bench import PROTOCOL
+from core.views.dashboard import bench_files, efficiency_rows
+from core.base.store import read_json
 from app_pages._common import store
 
 st.title("Efficiency")

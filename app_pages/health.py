@@ -1,9 +1,9 @@
 """System health, live, and the alert feed from the reliability monitor."""
 import streamlit as st
 
-from core import charts
-from core.dashboard import alert_counts, alerts_feed, system_rows
-from core.monitor import system_sample
+from core.views import charts
+from core.views.dashboard import alert_counts, alerts_feed, system_rows
+from core.lab.monitor import system_sample
 from app_pages._common import store
 
 st.title("System health")

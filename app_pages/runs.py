@@ -1,14 +1,15 @@
 """Runs: the store, running jobs with live progress, launch and cancel, and the first-run screen."""
 import streamlit as st
 
-from core import jobs
-from core.access import AccessDenied, require_launch
-from core.dashboard import runs_table
-from core.errors import GateError
-from core.store import RunDir
-from app_pages._common import access_policy, signed_in, store
+from core.views import jobs
+from core.views.access import AccessDenied, require_launch
+from core.base.errors import GateError
+from core.base.settings import MBPP_PATH
+from core.base.store import RunDir
+from core.views.dashboard import results_so_far, runs_table
+from core.views.quickstart import quick_validation
+from app_pages._common import access_policy, setting_input, signed_in, store
 
-MBPP = "../shared/data/mbpp/mbpp.jsonl"
 SEED_MODELS = {"HRM-27M": "hrm:27m", "GPT-2-117M": "hf:gpt2", "CodeT5-small": "hf:Salesforce/codet5-small"}
 
 st.title("Runs")
@@ -33,14 +34,8 @@ if not rows:
     st.info("The run store is empty. A quick validation runs real MBPP tasks: the reference solutions (oracle), "
             "empty completions, and our untrained tiny HRM, so you see every panel with real numbers in about a minute.")
     if can_launch and st.button("Run a quick validation", type="primary"):
-        import json
-        import tempfile
-        empty = tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, prefix="empty-")
-        empty.write("".join(json.dumps({"task_id": t, "completion": ""}) + "\n" for t in range(11, 31)))
-        empty.close()
-        launch(jobs.JobRequest("eval", "quick-oracle", "oracle", data_path=MBPP, limit=20))
-        launch(jobs.JobRequest("eval", "quick-empty", "oracle", samples=empty.name, data_path=MBPP, limit=20))
-        launch(jobs.JobRequest("eval", "quick-hrm-tiny", "hrm:tiny", data_path=MBPP, limit=5, max_new_tokens=48))
+        for req in quick_validation(MBPP_PATH):
+            launch(req)
         st.rerun()
 else:
     selected = st.multiselect("Runs to compare on the other screens", [r["run"] for r in rows],
@@ -58,9 +53,7 @@ def running_jobs():
     st.subheader("Running")
     for name, job in live:
         run = RunDir(store() / name)
-        done = 0
-        if run.file("results.jsonl").exists():
-            done = run.file("results.jsonl").read_text().count("\n")
+        done = results_so_far(run)
         cols = st.columns([3, 2, 1])
         cols[0].write(f"**{name}** `{' '.join(job['argv'][:3])}`")
         cols[1].write(f"{done} results so far")
@@ -79,12 +72,11 @@ if can_launch:
             preset = st.selectbox("Model", list(SEED_MODELS) + ["hrm:tiny", "oracle"])
             other = st.text_input("Model spec (overrides the model above)", placeholder="hf:/path/to/model")
             baseline = st.text_input("Baseline (bench only)", value="hf-arch:gpt2")
-            limit = st.number_input("Tasks (eval)", min_value=1, max_value=500, value=20)
-            n = st.number_input("Samples per task (eval)", min_value=1, max_value=200, value=1)
-            steps = st.number_input("Steps (train)", min_value=1, max_value=100000, value=20)
+            values = {k: {f["name"]: setting_input(f) for f in jobs.form_fields(k)} for k in jobs.KINDS}
             if st.form_submit_button("Launch"):
                 spec = other.strip() or SEED_MODELS.get(preset, preset)
-                launch(jobs.JobRequest(kind, name, spec, data_path=MBPP, limit=int(limit), n=int(n), steps=int(steps),
+                data = {"data_path": MBPP_PATH} if kind != "bench" else {}
+                launch(jobs.JobRequest(kind, name, spec, {**data, **values[kind]},
                                        baseline=baseline if kind == "bench" else None))
 elif policy.hosted:
     st.caption("Sign in to launch or cancel runs.")

@@ -3,11 +3,11 @@ import json
 
 import streamlit as st
 
-from core.dashboard import eval_runs
-from core.gate import run_gate
-from core.errors import GateError
-from core.store import REPO_ROOT
-from app_pages._common import store
+from core.base.errors import GateError
+from core.base.settings import RESULTS_DIR
+from core.decide.gate import run_gate
+from core.views.dashboard import eval_runs, kpi_rows, stats_rows
+from app_pages._common import pick_pair, store
 
 st.title("Significance")
 st.caption("Paired by task: per-task pass@k, a paired bootstrap CI and a two-sided sign-flip permutation p-value "
@@ -19,20 +19,16 @@ runs = [r.run_id for r in eval_runs(store())]
 if len(runs) < 2:
     st.info("Two evaluated runs are needed.")
     st.stop()
-chosen = st.session_state.get("selected_runs") or runs
-c1, c2 = st.columns(2)
-cand = c1.selectbox("Candidate", runs, index=runs.index(chosen[0]) if chosen and chosen[0] in runs else 0)
-base = c2.selectbox("Baseline", runs, index=runs.index(chosen[1]) if len(chosen) > 1 and chosen[1] in runs else 1)
+cand, base = pick_pair(runs)
 c3, c4, c5 = st.columns(3)
 ks = c3.multiselect("k", [1, 10, 100], default=[1, 10])
 resamples = c4.number_input("Resamples", min_value=100, max_value=100_000, value=10_000, step=1000)
 seed = c5.number_input("Seed", value=0)
-bench = REPO_ROOT / "results" / "bench.json"
+bench = RESULTS_DIR / "bench.json"
 if st.button("Run the test", type="primary") or "gate_result" not in st.session_state:
     try:
         res = run_gate(str(store() / cand), str(store() / base), bench=str(bench) if bench.exists() else None,
-                       ks=tuple(sorted(ks)) or (1,), resamples=int(resamples), seed=int(seed),
-                       out=str(store() / cand / "stats.json"))
+                       ks=tuple(sorted(ks)) or (1,), resamples=int(resamples), seed=int(seed))
         st.session_state["gate_result"] = (cand, base, res.stats)
     except GateError as exc:
         st.error(str(exc))
@@ -41,15 +37,6 @@ cand_r, base_r, stats = st.session_state["gate_result"]
 st.subheader(f"Verdict: {stats['verdict']}")
 for reason in stats["gate"]["reasons"]:
     st.write(f"- {reason}")
-summary = []
-for key, s in stats.items():
-    if key.startswith("pass_at_"):
-        labels = [x for x in s if x not in ("delta", "ci95", "p_value", "p_value_holm", "superior", "n_tasks")]
-        summary.append({"metric": key.replace("_at_", "@"), f"{labels[0]}": s[labels[0]], f"{labels[1]}": s[labels[1]],
-                        "delta": s["delta"], "95% CI": f"[{s['ci95'][0]:+.3f}, {s['ci95'][1]:+.3f}]",
-                        "p-value": s["p_value"], "Holm p": s["p_value_holm"], "superior": s["superior"]})
-st.dataframe(summary, hide_index=True, width="stretch")
-st.dataframe([{"KPI": k["label"], "target": k["target"], "measured": k["shown"],
-               "held": "not measured" if k["held"] is None else ("✓" if k["held"] else "✗")}
-              for k in stats["gate"]["kpis"]], hide_index=True, width="stretch")
+st.dataframe(stats_rows(stats), hide_index=True, width="stretch")
+st.dataframe(kpi_rows(stats), hide_index=True, width="stretch")
 st.download_button("Download stats.json", json.dumps(stats, indent=2), file_name="stats.json", mime="application/json")

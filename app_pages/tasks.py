@@ -1,19 +1,17 @@
 """Per-task drill-down: a task's prompt, each run's completions, pass/fail and error."""
 import streamlit as st
 
-from core.dashboard import drilldown, eval_runs
-from core.store import RunDir
-from app_pages._common import store
+from core.views.dashboard import drilldown, eval_runs
+from core.base.store import RunDir
+from app_pages._common import pick_pair, store
 
 st.title("Per-task drill-down")
 runs = [r.run_id for r in eval_runs(store())]
 if len(runs) < 2:
     st.info("Two evaluated runs are needed.")
     st.stop()
-c1, c2, c3 = st.columns(3)
-a = c1.selectbox("Run A", runs, index=0)
-b = c2.selectbox("Run B", runs, index=1)
-only = c3.selectbox("Show", ["all tasks", "discordant: A only", "discordant: B only"])
+a, b = pick_pair(runs, ("Run A", "Run B"))
+only = st.selectbox("Show", ["all tasks", "discordant: A only", "discordant: B only"])
 rows = drilldown(RunDir(store() / a), RunDir(store() / b))
 if only != "all tasks":
     rows = [r for r in rows if r["discordant"] == only.split(": ")[1]]

@@ -1,9 +1,9 @@
 """Training: loss, learning rate and gradient norm vs step."""
 import streamlit as st
 
-from core import charts
-from core.dashboard import training_rows
-from core.store import list_runs
+from core.views import charts
+from core.views.dashboard import training_rows
+from core.base.store import list_runs
 from app_pages._common import store
 
 st.title("Training")

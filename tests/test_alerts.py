@@ -5,8 +5,8 @@ import logging
 
 import pytest
 
-from core import alerts
-from core.github import redact
+from core.publish import alerts
+from core.publish.github import redact
 from tests.github_standin import TOKEN, GitHubStandIn
 STATS_FAIL = {"verdict": "FAILURE", "pass_at_1": {"p_value": 0.2},
               "gate": {"reasons": ["p = 0.2 >= 0.1"], "kpis": [

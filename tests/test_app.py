@@ -5,10 +5,12 @@ import shutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import dashboard, jobs
-from core.access import AccessDenied, policy, require_launch
-from core.errors import ModelSpecError, RunStoreError
-from core.store import RunDir
+from core.views import dashboard
+
+from core.views import jobs
+from core.views.access import AccessDenied, policy, require_launch
+from core.base.errors import ModelSpecError, RunStoreError
+from core.base.store import RunDir
 from tests.test_evaluate import cli, write_samples
 
 PAGES = ["runs", "accuracy", "significance", "efficiency", "training", "health", "tasks", "report"]
@@ -52,6 +54,7 @@ def test_runs_page_values_match_core(store, monkeypatch):
 
 
 def test_significance_page_matches_gate(store, monkeypatch):
+    before = store_files(store)
     at = page("significance", store, monkeypatch).run()
     at.selectbox[0].set_value("oracle")
     at.selectbox[1].set_value("empty")
@@ -61,10 +64,11 @@ def test_significance_page_matches_gate(store, monkeypatch):
     assert at.subheader[0].value == "Verdict: FAILURE"
     summary = at.dataframe[0].value
     assert summary.loc[0, "delta"] == 1.0 and summary.loc[0, "p-value"] < 0.001
-    from core.gate import run_gate
-    ref = run_gate(str(store / "oracle"), str(store / "empty"), ks=(1, 10), resamples=2000, out=str(store / "x.json"))
+    from core.decide.gate import run_gate
+    ref = run_gate(str(store / "oracle"), str(store / "empty"), ks=(1, 10), resamples=2000)
     assert summary.loc[0, "p-value"] == ref.stats["pass_at_1"]["p_value"]
     assert at.get("download_button")
+    assert store_files(store) == before  # deciding on a screen writes nothing
 
 
 def test_accuracy_page_matches_core(store, monkeypatch):
@@ -84,13 +88,19 @@ def test_tasks_page_discordant_filter(store, monkeypatch):
     assert "0 tasks" in at.caption[0].value
 
 
-def test_report_page_builds_a_pdf(store, monkeypatch):
+def store_files(store):
+    return sorted((str(p.relative_to(store)), p.stat().st_mtime_ns) for p in store.rglob("*"))
+
+
+def test_report_page_builds_a_pdf_without_writing_to_the_store(store, monkeypatch):
+    before = store_files(store)
     at = page("report", store, monkeypatch).run()
     at.selectbox[0].set_value("oracle")
     at.selectbox[1].set_value("empty")
     at.button[0].click().run()
     assert not at.exception
-    assert (store / "oracle" / "summary.pdf").read_bytes()[:4] == b"%PDF"
+    assert at.session_state["pdf"][:4] == b"%PDF"
+    assert store_files(store) == before  # a screen writes to the store only through a job
 
 
 def test_hosted_mode_without_sign_in_hides_and_refuses(store, monkeypatch):
@@ -120,7 +130,7 @@ def test_bad_run_names_and_specs_are_refused(store, tmp_path):
 
 
 def test_launch_status_and_cancel(store, mbpp_path):
-    run_dir = jobs.launch(jobs.JobRequest("eval", "launched", "oracle", data_path=str(mbpp_path), limit=3), store)
+    run_dir = jobs.launch(jobs.JobRequest("eval", "launched", "oracle", {"data_path": str(mbpp_path), "limit": 3}), store)
     import time
     deadline = time.monotonic() + 120
     while jobs.job_status(run_dir)["status"] == "running" and time.monotonic() < deadline:
@@ -128,8 +138,8 @@ def test_launch_status_and_cancel(store, mbpp_path):
     assert jobs.job_status(run_dir)["status"] == "done" and RunDir(run_dir).status() == "done"
     slow = write_samples(store.parent / "slow.jsonl", [{"task_id": t, "completion": "import time\ntime.sleep(2)"}
                                                         for t in range(11, 41)])
-    run_dir = jobs.launch(jobs.JobRequest("eval", "to-cancel", "oracle", samples=str(slow), data_path=str(mbpp_path),
-                                          limit=None), store)
+    run_dir = jobs.launch(jobs.JobRequest("eval", "to-cancel", "oracle", {"samples": str(slow),
+                                                                         "data_path": str(mbpp_path)}), store)
     while not (run_dir / "results.jsonl").exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert jobs.cancel(run_dir)

@@ -1,11 +1,11 @@
 """The efficiency benchmark's behaviour on small models (its figures come from `make bench`)."""
 import json
 
+from core.lab.config import BenchConfig
+from core.lab.bench import run_bench, run_bench_kv
 
-from core.bench import run_bench, run_bench_kv
 
-
-def test_bench_measures_every_figure_side_by_side(tmp_path, mbpp_path, capsys):
+def test_bench_measures_every_figure_side_by_side(tmp_path, mbpp_path):
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -15,8 +15,9 @@ def test_bench_measures_every_figure_side_by_side(tmp_path, mbpp_path, capsys):
     GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_layer=2, n_embd=64, n_head=2)).save_pretrained(tmp_path / "g")
     tok.save_pretrained(tmp_path / "g")
     baseline = f"hf:{tmp_path / 'g'}"
-    report = run_bench(["hrm:tiny", baseline], out=str(tmp_path / "bench.json"), repeats=1, throughput_repeats=1,
-                       train_steps=1, data_path=str(mbpp_path), seq_len=64, batch=2, new_tokens=4)
+    report = run_bench(BenchConfig(models=["hrm:tiny", baseline], out=str(tmp_path / "bench.json"), repeats=1,
+                                   throughput_repeats=1, train_steps=1, data_path=str(mbpp_path), seq_len=64, batch=2,
+                                   new_tokens=4))
     saved = json.loads((tmp_path / "bench.json").read_text())
     assert saved["candidate"] == "hrm:tiny" and saved["baseline"] == baseline
     tiny, gpt2 = saved["models"]["hrm:tiny"], saved["models"][baseline]
@@ -26,8 +27,10 @@ def test_bench_measures_every_figure_side_by_side(tmp_path, mbpp_path, capsys):
         assert f["latency_ms"] > 0 and f["latency_check_ms"] > 0 and f["throughput_tok_s"] > 0
         assert f["peak_train_rss_mb"] > 100
         assert f["latency_ms_spread"][0] <= f["latency_ms"] <= f["latency_ms_spread"][1]
-    text = capsys.readouterr().out
-    assert "measured side by side in this run" in text and "Latency vs baseline" in text
+    from core.decide.kpi import format_efficiency
+    from core.lab.bench import format_report
+    text = format_report(report) + format_efficiency(report)
+    assert "measured side by side in this run" in text and "Latency vs baseline" in text and "latency" in text
     assert saved["machine"]["cores"] and report["torch_threads"] >= 1
 
 

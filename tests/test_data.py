@@ -4,8 +4,10 @@ import threading
 
 import pytest
 
-from core import data, prompts
-from core.errors import DataError
+from core.tasks import data
+
+from core.tasks import prompts
+from core.base.errors import DataError
 
 
 def test_mbpp_splits(mbpp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.execution import MAX_WORKERS, UID_BASE, Job, Limits, SandboxPool, _processes_by_uid
+from core.sandbox.pool import MAX_WORKERS, UID_BASE, Job, Limits, SandboxPool, _processes_by_uid
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="full isolation (own uid, namespaces) needs root, as in CI")

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from core.collect import collect, watch
-from core.store import JsonlAppender, RunDir, atomic_write_json
+from core.evaluation.collect import collect, watch
+from core.base.store import JsonlAppender, RunDir, atomic_write_json
 from tests.test_evaluate import cli
 
 

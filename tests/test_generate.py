@@ -1,7 +1,9 @@
 import json
 
-from core import data, prompts
-from core.generate import entry_point, generate_samples, keep_definitions, postprocess
+from core.tasks import data
+
+from core.tasks import prompts
+from core.evaluation.generate import entry_point, generate_samples, keep_definitions, postprocess
 from core.models import load_generator, parse_spec
 from core.models.sampling import SamplingParams
 from tests.test_evaluate import cli

@@ -1,8 +1,8 @@
 """Every branch of the decision framework, with the precedence written in kpis.toml."""
 import pytest
 
-from core import kpi
-from core.stats import Comparison
+from core.decide import kpi
+from core.decide.stats import Comparison
 
 CFG = kpi.load_kpis()
 GOOD_BENCH = ({"latency_ms": 40.0, "peak_train_rss_mb": 3000.0, "throughput_tok_s": 1500.0, "params_nonembedding": 27_262_976},

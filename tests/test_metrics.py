@@ -3,7 +3,7 @@ from math import comb
 import numpy as np
 import pytest
 
-from core.metrics import pass_at_k, pass_at_k_table
+from core.evaluation.passk import pass_at_k, pass_at_k_table
 
 
 @pytest.mark.parametrize("n, c, k", [(10, 3, 1), (10, 3, 5), (20, 0, 10), (20, 20, 1), (200, 7, 100), (5, 4, 2)])

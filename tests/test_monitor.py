@@ -5,8 +5,8 @@ import subprocess
 import sys
 import time
 
-from core.monitor import Monitor, Thresholds, count_alerts, system_sample
-from core.store import JsonlAppender, RunDir
+from core.lab.monitor import Monitor, Thresholds, count_alerts, system_sample
+from core.base.store import JsonlAppender, RunDir
 from tests.conftest import REPO
 
 

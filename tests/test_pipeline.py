@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from core.data import load_dataset
+from core.tasks.data import load_dataset
 from tests.conftest import REPO
 from tests.test_evaluate import cli, write_samples
 
@@ -54,7 +54,7 @@ sinks = ["console"]
 def statuses(stdout):
     rows = [line.split() for line in stdout.splitlines() if line.startswith("  ") and len(line.split()) > 2]
     return {r[0]: r[1] for r in rows if r[0] in ("train", "eval-candidate", "eval-baseline", "bench", "collect",
-                                                   "stats", "gate", "wandb", "report", "alerts")}
+                                                   "decide", "publish", "wandb", "report", "alerts")}
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_pipeline_runs_every_step_then_skips_them_all(setup):
     d, config, first = setup
     assert first.returncode == 4, first.stdout + first.stderr  # untrained candidate: FAILURE
     assert statuses(first.stdout) == {"train": "ran", "eval-candidate": "ran", "eval-baseline": "ran", "bench": "ran",
-                                      "collect": "ran", "stats": "ran", "gate": "ran", "wandb": "off", "report": "ran",
+                                      "collect": "ran", "decide": "ran", "publish": "ran", "wandb": "off", "report": "ran",
                                       "alerts": "ran"}
     out = d / "out"
     stats = json.loads((out / "stats.json").read_text())
@@ -106,10 +106,10 @@ def test_missing_outputs_and_redo_rerun_only_their_steps(setup):
     proc = cli("pipeline", "--config", config, "--no-progress", check=False)
     s = statuses(proc.stdout)
     assert proc.returncode == 4 and s["report"] == "ran" and (d / "out" / "summary.pdf").exists()
-    assert s["gate"] == s["alerts"] == "skipped"  # the report reads the verdict, it does not rewrite stats.json
+    assert s["decide"] == s["publish"] == s["alerts"] == "skipped"  # the report reads the verdict, it does not rewrite stats.json
     proc = cli("pipeline", "--config", config, "--no-progress", "--redo", "stats", check=False)
     s = statuses(proc.stdout)
-    assert proc.returncode == 4 and s["report"] == "ran" and s["stats"] == "ran" and s["gate"] == "ran"
+    assert proc.returncode == 4 and s["report"] == "ran" and s["decide"] == "ran" and s["publish"] == "ran"
     assert s["train"] == s["eval-candidate"] == s["bench"] == "skipped"
 
 
@@ -155,7 +155,7 @@ def test_a_failing_step_stops_with_one_line_and_the_same_command_resumes(tmp_pat
     assert refused.returncode == 1 and "holds a different run" in refused.stderr  # a changed slice is not mixed in
     fixed = cli("pipeline", "--config", config, "--no-progress", check=False)
     s = statuses(fixed.stdout)
-    assert fixed.returncode == 4 and s["eval-candidate"] == "skipped" and s["eval-baseline"] == "ran" and s["gate"] == "ran"
+    assert fixed.returncode == 4 and s["eval-candidate"] == "skipped" and s["eval-baseline"] == "ran" and s["decide"] == "ran"
     assert s["bench"] == "off"
     assert (tmp_path / "out" / "candidate" / "results.jsonl").read_bytes() == candidate
 
@@ -167,6 +167,13 @@ def test_a_failing_step_stops_with_one_line_and_the_same_command_resumes(tmp_pat
     ("[candidate]\nmodle = 'hrm:tiny'\n", "unknown key 'modle' in [candidate]"),
     ("[candidate]\nmodel = 'hrm:tiny'\nsamples = 'x'\n[baseline]\nmodel = 'oracle'\n", "exactly one of model"),
     ("[candidate]\nmodel = 'train'\n[baseline]\nmodel = 'oracle'\n", "needs a [train] section"),
+    # settings come from the run kinds' config dataclasses: a key they do not know, or of the wrong type
+    ("[train]\nmodel = 'hrm:tiny'\nsplit = 'train'\n[candidate]\nmodel = 'train'\n[baseline]\nmodel = 'oracle'\n",
+     "unknown key 'split' in [train]"),
+    ("[candidate]\nmodel = 'oracle'\nn = 'two'\n[baseline]\nmodel = 'oracle'\n", "n = 'two' should be int"),
+    ("[pipeline]\nks = 10\n[candidate]\nmodel = 'oracle'\n[baseline]\nmodel = 'oracle'\n", "ks = 10 should be tuple"),
+    ("[train]\nsteps = 3\n[candidate]\nmodel = 'train'\n[baseline]\nmodel = 'oracle'\n", "[train] needs model"),
+    ("[candidate]\nmodel = 'oracle'\nn = 0\n[baseline]\nmodel = 'oracle'\n", "n (flag --n) must be >= 1"),
 ])
 def test_bad_config_is_one_clear_line(tmp_path, text, message):
     config = tmp_path / "p.toml"

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from core.store import JsonlAppender, RunDir, atomic_write_json
+from core.base.store import JsonlAppender, RunDir, atomic_write_json
 from tests.conftest import REPO
 
 PROMETHEUS = shutil.which("prometheus")
@@ -99,7 +99,7 @@ def test_exporter_text_without_prometheus(store):
     from prometheus_client import generate_latest
     from prometheus_client.registry import CollectorRegistry
 
-    from core.prom import GateCollector
+    from core.publish.prom import GateCollector
     store_dir, bench = store
     reg = CollectorRegistry()
     reg.register(GateCollector(store_dir, [bench]))

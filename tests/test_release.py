@@ -6,8 +6,8 @@ import subprocess
 import pytest
 from pypdf import PdfReader
 
-from core import release
-from core.store import RunDir
+from core.publish import release
+from core.base.store import RunDir
 from tests.test_evaluate import cli
 
 # Efficiency is not measured in these tests (no bench.json), so these thresholds leave it out of

@@ -5,8 +5,8 @@ import pytest
 from scipy import stats as sps
 from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 
-from core.calibration import simulate
-from core.stats import StatsError, compare, compare_many, holm, stats_document
+from core.selfcheck.calibration import simulate
+from core.decide.stats import StatsError, compare, compare_many, holm, stats_document
 
 
 def random_counts(seed, n_tasks=500, n=1, shift=0.0):

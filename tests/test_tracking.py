@@ -2,8 +2,8 @@
 import json
 
 
-from core.store import JsonlAppender, RunDir, atomic_write_json
-from core.tracking import log_run, offline_files, read_offline_run, wandb_mode
+from core.base.store import JsonlAppender, RunDir, atomic_write_json
+from core.publish.tracking import log_run, offline_files, read_offline_run, wandb_mode
 
 
 def test_offline_run_round_trip(tmp_path, monkeypatch):

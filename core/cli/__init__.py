@@ -7,7 +7,7 @@ import logging
 import sys
 
 from core.cli import decision, evaluation, models, operations
-from core.errors import GateError
+from core.base.errors import GateError
 
 COMMANDS = {**evaluation.COMMANDS, **decision.COMMANDS, **models.COMMANDS, **operations.COMMANDS}
 

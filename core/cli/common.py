@@ -20,7 +20,7 @@ def add_wandb_flag(p) -> None:
 
 
 def track(run_dir, setting) -> None:
-    from core.tracking import log_run, wandb_mode
+    from core.publish.tracking import log_run, wandb_mode
     if wandb_mode(setting) is None:
         return
     info = log_run(run_dir, setting)

@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.cli.common import k_values
-from core.errors import GateError, UsageError
+from core.base.errors import GateError, UsageError
+from core.base.settings import EXIT_CODES, EXIT_STEP_FAILED, RELEASE_TAG
 
 
 def _add_stats(sub) -> None:
@@ -19,6 +20,8 @@ def _add_stats(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ci", choices=("percentile", "bca"), default="percentile")
     p.add_argument("--intersection", action="store_true", help="compare only the tasks both runs have (reported)")
+    p.add_argument("--kpis", metavar="FILE", help="KPI file whose [significance].alpha decides superiority "
+                                                  "(default kpis.toml)")
     p.add_argument("--out", required=True, metavar="FILE", help="where to write stats.json")
 
 
@@ -34,16 +37,13 @@ def _print_comparisons(comparisons, label_a, label_b) -> None:
 
 
 def _cmd_stats(args) -> int:
-    from core.collect import load_counts
-    from core.stats import compare_many, stats_document
-    from core.store import atomic_write_json
-    a, label_a = load_counts(args.a)
-    b, label_b = load_counts(args.b)
-    comparisons = compare_many(a, b, args.k, resamples=args.resamples, seed=args.seed,
-                               intersection=args.intersection, ci_method=args.ci)
-    _print_comparisons(comparisons, label_a, label_b)
-    atomic_write_json(Path(args.out), stats_document(comparisons, label_a, label_b, args.intersection))
-    print(f"wrote {args.out}")
+    from core.decide.gate import paired_comparisons, save_stats
+    from core.decide.kpi import load_kpis
+    paired = paired_comparisons(args.a, args.b, args.k, args.resamples, args.seed, args.intersection,
+                                alpha=load_kpis(args.kpis)["significance"]["alpha"], ci_method=args.ci,
+                                require_pass_at_1=False)
+    _print_comparisons(paired.comparisons, paired.label_a, paired.label_b)
+    print(f"wrote {save_stats(paired.document(), args.out)}")
     return 0
 
 
@@ -66,27 +66,30 @@ def _add_gate(sub) -> None:
                                                      "green at the KPI target) into DIR, e.g. results")
     p.add_argument("--release", action="store_true", help="Gate C7: publish (default REPO_DIR/results), write summary.pdf "
                                                           "there, and on SUCCESS only tag the release in the git repository")
-    p.add_argument("--tag", default="v0.3.0", help="release tag made by --release on SUCCESS (default v0.3.0)")
+    p.add_argument("--tag", default=RELEASE_TAG, help=f"release tag made by --release on SUCCESS (default {RELEASE_TAG})")
     p.add_argument("--repo-dir", default=".", metavar="DIR", help="git repository to tag (default: here)")
 
 
 def _cmd_gate(args) -> int:
-    from core.gate import release_outputs, run_gate
+    from core.decide.gate import default_stats_path, model_of, run_gate, save_stats
+    from core.decide.kpi import load_kpis
+    from core.publish.release import publish_gate
     try:
         result = run_gate(args.candidate, args.baseline, bench=args.bench, kpis=args.kpis, train_runs=args.train_runs,
-                          ks=args.k, resamples=args.resamples, seed=args.seed, intersection=args.intersection,
-                          out=args.out)
+                          ks=args.k, resamples=args.resamples, seed=args.seed, intersection=args.intersection)
     except GateError as exc:
         raise UsageError(str(exc)) from None
     print(result.text)
-    print(f"wrote {result.stats_path}")
+    print(f"wrote {save_stats(result.stats, args.out or default_stats_path(args.candidate))}")
     publish_dir = args.publish or (str(Path(args.repo_dir) / "results") if args.release else None)
     if publish_dir:
-        for line in release_outputs(result, args.candidate, args.baseline, publish_dir, bench=args.bench,
-                                    kpis=args.kpis, train_runs=args.train_runs, release=args.release,
-                                    tag=args.tag, repo_dir=args.repo_dir):
+        for line in publish_gate(result.stats, args.candidate, args.baseline, publish_dir,
+                                 target=load_kpis(args.kpis)["accuracy"]["pass_at_1_min"],
+                                 models=(model_of(args.candidate), model_of(args.baseline)), bench=args.bench,
+                                 train_run=(args.train_runs or [None])[0], release=args.release,
+                                 tag=args.tag, repo_dir=args.repo_dir):
             print(line)
-    return result.verdict.exit_code
+    return result.exit_code
 
 
 def _add_report(sub) -> None:
@@ -95,12 +98,16 @@ def _add_report(sub) -> None:
     p.add_argument("--baseline", required=True, metavar="RUN")
     p.add_argument("--bench", metavar="FILE")
     p.add_argument("--train-run", metavar="RUN_DIR")
+    p.add_argument("--kpis", metavar="FILE", help="KPI thresholds (default kpis.toml)")
     p.add_argument("--out", required=True, metavar="FILE")
 
 
 def _cmd_report(args) -> int:
-    from core.report import build_report
-    out = build_report(args.candidate, args.baseline, args.out, args.bench, args.train_run)
+    from core.decide.gate import run_gate
+    from core.publish.report import build_report
+    result = run_gate(args.candidate, args.baseline, bench=args.bench, kpis=args.kpis,
+                      train_runs=[args.train_run] if args.train_run else None)
+    out = build_report(result.stats, args.candidate, args.baseline, args.out, args.bench, args.train_run)
     print(f"wrote {out}")
     return 0
 
@@ -126,7 +133,7 @@ def _add_pipeline(sub) -> None:
 
 
 def _cmd_pipeline(args) -> int:
-    from core.pipeline import Pipeline, PipelineError, format_summary, load_config, parse_redo
+    from core.flow.pipeline import Pipeline, PipelineError, format_summary, load_config, parse_redo
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be >= 1")
     overrides = {"pipeline.out_dir": args.out_dir, "pipeline.limit": args.limit, "pipeline.data_path": args.data_path,
@@ -139,7 +146,7 @@ def _cmd_pipeline(args) -> int:
         print(format_summary(pipe))
         raise
     print(format_summary(pipe))
-    return {"SUCCESS": 0, "PARTIAL": 3, "FAILURE": 4}.get(pipe.verdict(), 1)
+    return EXIT_CODES.get(pipe.verdict(), EXIT_STEP_FAILED)
 
 
 def _add_bench_stats(sub) -> None:
@@ -150,7 +157,7 @@ def _add_bench_stats(sub) -> None:
 
 
 def _cmd_bench_stats(args) -> int:
-    from core.calibration import run_bench_stats
+    from core.selfcheck.calibration import run_bench_stats
     run_bench_stats(args.sims, args.resamples, args.seed)
     return 0
 

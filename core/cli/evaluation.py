@@ -4,7 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.cli.common import k_values, add_wandb_flag, track
-from core.errors import UsageError
+from core.base.config import add_arguments, from_args, help_of
+from core.base.errors import UsageError
+from core.evaluation.evaluate import EvalConfig
 
 
 def _add_eval(sub) -> None:
@@ -12,39 +14,18 @@ def _add_eval(sub) -> None:
                        description="Generate (or read) samples, execute them in the sandbox, write results.jsonl "
                                    "and run_summary.json into --run-dir. Rerunning the same command resumes.")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--model", help="model spec: oracle, hrm:27m, hrm:tiny, hrm:PATH, hf:NAME_OR_PATH, "
-                                     "hf-arch:NAME, openai:URL#MODEL")
-    src.add_argument("--samples", metavar="FILE", help="score completions generated elsewhere "
-                                                       "(JSONL: task_id, completion; several per task allowed)")
-    p.add_argument("--dataset", default="mbpp", help="mbpp | mbpp-sanitized | humaneval-jsonl (default mbpp)")
-    p.add_argument("--data-path", metavar="FILE", help="the dataset's published file; without it MBPP is "
-                                                       "downloaded once into cache/datasets/")
-    p.add_argument("--split", default="test", help="prompt | test | validation | train | all (default test)")
-    p.add_argument("--limit", type=int, help="only the first N tasks of the split")
-    p.add_argument("--n", type=int, default=1, help="samples per task (default 1)")
-    p.add_argument("--temperature", type=float, default=0.0)
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--max-new-tokens", type=int, default=512)
-    p.add_argument("--k", type=k_values, default=(1, 10), help="pass@k to report, e.g. 1,10 (a k above n is left out)")
-    p.add_argument("--prompt", help="mbpp-3shot | mbpp-docstring (MBPP; default mbpp-3shot) or humaneval")
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds per sample (default 10)")
-    p.add_argument("--workers", type=int, default=2, help="sandbox workers (default 2)")
-    p.add_argument("--challenge-tests", action="store_true", help="also run MBPP's challenge_test_list")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--run-dir", required=True, metavar="DIR", help="run directory (e.g. cache/runs/NAME)")
+    src.add_argument("--model", help=help_of(EvalConfig, "model"))
+    src.add_argument("--samples", metavar="FILE", help=help_of(EvalConfig, "samples"))
+    add_arguments(p, EvalConfig)
+    p.add_argument("--run-dir", required=True, metavar="DIR", help=help_of(EvalConfig, "run_dir"))
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_wandb_flag(p)
 
 
 def _cmd_eval(args) -> int:
-    from core.evaluate import EvalConfig, run_eval
-    if args.n < 1:
-        raise UsageError("--n must be >= 1")
-    cfg = EvalConfig(run_dir=args.run_dir, dataset=args.dataset, data_path=args.data_path, split=args.split,
-                     model=args.model, samples=args.samples, n=args.n, temperature=args.temperature,
-                     top_p=args.top_p, max_new_tokens=args.max_new_tokens, ks=args.k, prompt=args.prompt,
-                     timeout=args.timeout, workers=args.workers, limit=args.limit,
-                     challenge_tests=args.challenge_tests, seed=args.seed, progress=not args.no_progress)
+    from core.evaluation.evaluate import run_eval
+    cfg = from_args(EvalConfig, args, run_dir=args.run_dir, model=args.model, samples=args.samples,
+                    progress=not args.no_progress)
     s = run_eval(cfg)
     ks = ", ".join(f"pass@{k} = {v:.3f}" for k, v in s["pass_at_k"].items()) or "no pass@k (n too small)"
     print(f"run {args.run_dir}: {s['model']} on {s['dataset']}/{s['split']}, {s['n_tasks']} tasks, "
@@ -65,7 +46,7 @@ def _add_runs(sub) -> None:
 
 
 def _cmd_runs(args) -> int:
-    from core.store import list_runs, store_root
+    from core.base.store import list_runs, store_root
     runs = list_runs(args.store)
     if not runs:
         print(f"no runs in {args.store or store_root()}")
@@ -85,7 +66,7 @@ def _add_collect(sub) -> None:
 
 
 def _cmd_collect(args) -> int:
-    from core.collect import collect, watch
+    from core.evaluation.collect import collect, watch
 
     def show(s):
         ks = ", ".join(f"pass@{k} {v:.3f}" for k, v in s.get("pass_at_k", {}).items())
@@ -114,7 +95,7 @@ def _add_bench_exec(sub) -> None:
 
 
 def _cmd_bench_exec(args) -> int:
-    from core.bench_exec import run_bench_exec
+    from core.selfcheck.bench_exec import run_bench_exec
     run_bench_exec(args.data_path, args.samples_per_task, args.limit, args.workers, args.timeout, args.out)
     return 0
 
@@ -128,7 +109,7 @@ def _add_datasets(sub) -> None:
 
 
 def _cmd_datasets(args) -> int:
-    from core.data import download, sha256_of
+    from core.tasks.data import download, sha256_of
     for name in ("mbpp", "mbpp-sanitized"):
         path = download(name, Path(args.out) if args.out else None)
         print(f"{name}: {path} (sha256 {sha256_of(path)})")

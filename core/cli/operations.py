@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.errors import UsageError
+from core.base.errors import UsageError
 
 
 def _add_monitor(sub) -> None:
@@ -27,8 +27,8 @@ def _add_monitor(sub) -> None:
 
 def _cmd_monitor(args) -> int:
     import time as _time
-    from core.monitor import Monitor, Thresholds, watch_store
-    from core.store import RunDir
+    from core.lab.monitor import Monitor, Thresholds, watch_store
+    from core.base.store import RunDir
     t = Thresholds(spike_factor=args.spike_factor, grad_factor=args.grad_factor, stall_s=args.stall_s)
     if (args.run_dir is None) == (args.store is None):
         raise UsageError("give RUN_DIR (one job) or --store [DIR] (every running job of the store)")
@@ -61,7 +61,7 @@ def _add_alerts(sub) -> None:
 
 
 def _cmd_alerts(args) -> int:
-    from core.alerts import dispatch
+    from core.publish.alerts import dispatch
     stats, files, url = args.stats, list(args.alerts_file), args.run_url
     if args.pipeline_dir:
         d = Path(args.pipeline_dir)
@@ -70,7 +70,7 @@ def _cmd_alerts(args) -> int:
             raise UsageError(f"{d} has no stats.json; pass a pipeline's out_dir after its gate step ran")
         files += [str(f) for f in sorted(d.glob("*/alerts.jsonl"))]
         if url is None and (d / "wandb.json").is_file():
-            from core.store import read_json
+            from core.base.store import read_json
             url = (read_json(d / "wandb.json").get("candidate") or {}).get("url")
     out = dispatch(str(stats), files, args.sinks.split(","), args.repo, args.pr, args.sha, url)
     print(f"{len(out.alerts)} alert(s) sent to {args.sinks}; verdict {out.verdict}")
@@ -89,7 +89,7 @@ def _add_fetch_results(sub) -> None:
 
 
 def _cmd_fetch_results(args) -> int:
-    from core.github import fetch_latest_artifact
+    from core.publish.github import fetch_latest_artifact
     info = fetch_latest_artifact(args.repo, args.workflow, args.artifact, args.out, args.branch)
     print(f"fetched {args.artifact} of run {info['run_id']} (commit {(info['head_sha'] or '?')[:12]}, "
           f"{info['created_at']}): {len(info['files'])} file(s) in {args.out}")
@@ -106,7 +106,7 @@ def _add_prom(sub) -> None:
 
 
 def _cmd_prom(args) -> int:
-    from core.prom import serve
+    from core.publish.prom import serve
     serve(args.port, args.host, Path(args.store) if args.store else None,
           [Path(b) for b in args.bench] if args.bench is not None else None, args.max_s)
     return 0
@@ -119,7 +119,7 @@ def _add_wandb_log(sub) -> None:
 
 
 def _cmd_wandb_log(args) -> int:
-    from core.tracking import log_run
+    from core.publish.tracking import log_run
     info = log_run(args.run_dir, args.wandb)
     where = info["url"] or f"{info['dir']} (offline: upload with `wandb sync {Path(info['dir']).parent}`)"
     print(f"logged {args.run_dir} to W&B project hrm-vs-gpt2: {where}")
@@ -133,7 +133,7 @@ def _add_wandb_dashboard(sub) -> None:
 
 
 def _cmd_wandb_dashboard(args) -> int:
-    from core.tracking import save_workspace
+    from core.publish.tracking import save_workspace
     mode, where = save_workspace(args.out, args.entity)
     if mode == "online":
         print(f"saved the W&B workspace: {where}")
@@ -150,7 +150,7 @@ def _add_job(sub) -> None:
 
 
 def _cmd_job(args) -> int:
-    from core.jobs import run_job
+    from core.views.jobs import run_job
     argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     return run_job(args.run_dir, argv)
 
@@ -163,7 +163,7 @@ def _add_bench_app(sub) -> None:
 
 
 def _cmd_bench_app(args) -> int:
-    from core.bench_app import run_bench_app
+    from core.selfcheck.bench_app import run_bench_app
     run_bench_app(args.runs, args.repeats, args.data_path)
     return 0
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from core.errors import ModelSpecError
+from core.base.errors import ModelSpecError
 
 KINDS = ("hrm", "hf", "hf-arch", "openai", "oracle")
 _ARG = re.compile(r"[A-Za-z0-9._/~:@+=,#%-]+")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from core.errors import ModelSpecError
+from core.base.errors import ModelSpecError
 from core.models.sampling import SamplingParams, cut_at_stop
 
 log = logging.getLogger(__name__)

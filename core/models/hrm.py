@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.errors import ModelSpecError
+from core.base.errors import ModelSpecError
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from core.errors import GateError, ModelSpecError
+from core.base.errors import GateError, ModelSpecError
 from core.models.sampling import SamplingParams, cut_at_stop
 
 log = logging.getLogger(__name__)

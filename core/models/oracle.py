@@ -4,7 +4,7 @@ It needs no weights and proves the harness: on MBPP's test split it should pass 
 whose reference passes its own tests."""
 from __future__ import annotations
 
-from core.data import Task
+from core.tasks.data import Task
 
 
 class OracleGenerator:

@@ -12,7 +12,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from core.errors import ModelSpecError
+from core.base.errors import ModelSpecError
 
 log = logging.getLogger(__name__)
 OWN_BPE = Path(__file__).resolve().parent / "tokenizer" / "hrm-bpe-16k.json"

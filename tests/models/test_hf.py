@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, T5Config, T5ForConditionalGeneration
 
-from core.errors import ModelSpecError
+from core.base.errors import ModelSpecError
 from core.models import load_generator, parse_spec
 from core.models.sampling import SamplingParams
 from core.models.tokenizer import load_tokenizer

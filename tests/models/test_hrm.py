@@ -101,7 +101,7 @@ def test_generation_is_seeded_and_stops():
 
 
 def test_bad_specs():
-    from core.errors import ModelSpecError
+    from core.base.errors import ModelSpecError
     with pytest.raises(ModelSpecError, match="neither a preset"):
         load_generator(parse_spec("hrm:/no/such/dir"))
     with pytest.raises(ModelSpecError, match="unknown model spec"):

@@ -1,0 +1,1 @@
+"""The base every layer stands on: typed errors, the run store, the machine's description, shared constants."""

@@ -1,0 +1,1 @@
+"""Evaluation: model -> samples -> sandbox -> results -> pass@k and run summaries."""

@@ -1,0 +1,43 @@
+"""EvalConfig: every setting of an evaluation run, declared once (see core.base.config). Kept apart from
+the runner so that the CLI can build its flags without importing what an evaluation needs."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from core.base.config import setting, validate
+
+
+@dataclass
+class EvalConfig:
+    """Every setting of an eval run: `python -m core eval` flags, the pipeline's [pipeline] (shared) and
+    [candidate]/[baseline] (per side) keys, and the app's launch form all come from here."""
+    run_dir: str = setting(help="run directory (e.g. cache/runs/NAME)", cli=False, table=None)
+    dataset: str = setting("mbpp", "mbpp | mbpp-sanitized | humaneval-jsonl", table="pipeline")
+    data_path: str | None = setting(None, "the dataset's published file; without it MBPP is downloaded once into "
+                                          "cache/datasets/", table="pipeline", metavar="FILE")
+    split: str = setting("test", "prompt | test | validation | train | all", table="pipeline")
+    model: str | None = setting(None, "model spec: oracle, hrm:27m, hrm:tiny, hrm:PATH, hf:NAME_OR_PATH, "
+                                      "hf-arch:NAME, openai:URL#MODEL", cli=False, table="side")
+    samples: str | None = setting(None, "score completions generated elsewhere (JSONL: task_id, completion; "
+                                        "several per task allowed)", cli=False, table="side", metavar="FILE")
+    n: int = setting(1, "samples per task", table="side", form="Samples per task (eval)", minimum=1)
+    temperature: float = setting(0.0, "sampling temperature (0: greedy)", table="side", form="Temperature (eval)",
+                                 minimum=0)
+    top_p: float = setting(1.0, "nucleus sampling mass", table="side", minimum=0)
+    max_new_tokens: int = setting(512, "new tokens per sample at most", table="side", form="Max new tokens (eval)",
+                                  minimum=1)
+    ks: tuple[int, ...] = setting((1, 10), "pass@k to report, e.g. 1,10 (a k above n is left out)", flag="--k",
+                                  table="pipeline")
+    prompt: str | None = setting(None, "mbpp-3shot | mbpp-docstring (MBPP; default mbpp-3shot) or humaneval",
+                                 table="side")
+    timeout: float = setting(10.0, "seconds per sample", table="pipeline", minimum=0.1)
+    workers: int = setting(2, "sandbox workers", table="pipeline", minimum=1)
+    limit: int | None = setting(None, "only the first N tasks of the split", table="pipeline",
+                                form="Tasks (eval)", minimum=1)
+    challenge_tests: bool = setting(False, "also run MBPP's challenge_test_list", table="pipeline")
+    seed: int = setting(0, "sampling seed", table="pipeline")
+    progress: bool = True
+    extra_manifest: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        validate(self)

@@ -1,0 +1,185 @@
+"""One evaluation run: tasks -> samples.jsonl -> sandbox -> results.jsonl -> run_summary.json.
+
+Resumable: the same command on the same --run-dir keeps what is there and executes only the
+samples without a result. results.jsonl is rewritten at the end in canonical order (dataset
+order, then sample id) so two runs of the same samples give byte-identical files whatever the
+worker count; per-sample wall times, which differ from run to run, go to timings.jsonl.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from tqdm import tqdm
+
+from core.tasks import data
+
+from core.tasks import prompts
+from core.base.errors import SamplesError
+from core.evaluation.config import EvalConfig
+from core.sandbox.pool import Job, Limits, SandboxPool
+from core.base.machine import git_commit, machine_info, now_iso, package_versions
+from core.evaluation.collect import summarize_results
+from core.evaluation.generate import POSTPROCESS, generate_samples
+from core.models import load_generator, parse_spec
+from core.models.sampling import SamplingParams
+from core.base.store import JsonlAppender, RunDir, atomic_write_json, atomic_write_jsonl, read_jsonl
+
+log = logging.getLogger(__name__)
+
+
+class Cancelled(Exception):
+    pass
+
+
+def _raise_cancelled(signum, frame):
+    raise Cancelled()
+
+
+def read_samples_file(path: str, dataset: data.Dataset) -> list[dict]:
+    """task_id + completion per line (several per task allowed) -> rows with sample ids."""
+    p = Path(path)
+    if not p.is_file():
+        raise SamplesError(f"samples file not found: {p}; pass --samples FILE with one JSON object per line")
+    rows = read_jsonl(p)
+    if not rows:
+        raise SamplesError(f"{p} holds no samples; it needs one JSON line per sample: "
+                           '{"task_id": 11, "completion": "def ..."}')
+    known = dataset.by_key()
+    out, next_id, seen = [], {}, set()
+    for i, row in enumerate(rows, 1):
+        if "task_id" not in row or "completion" not in row:
+            raise SamplesError(f"{p}: sample #{i} lacks task_id or completion; each line needs both")
+        key = data.task_key(row["task_id"])
+        if key not in known:
+            raise SamplesError(f"{p}: sample #{i} names task {row['task_id']!r}, which is not in "
+                               f"{dataset.name}/{dataset.split} ({len(known)} tasks); check --dataset and --split")
+        if not isinstance(row["completion"], str):
+            raise SamplesError(f"{p}: sample #{i} has a completion that is not a string")
+        sid = int(row["sample_id"]) if "sample_id" in row else next_id.get(key, 0)
+        if (key, sid) in seen:
+            raise SamplesError(f"{p}: sample #{i} repeats sample_id {sid} of task {row['task_id']!r}")
+        seen.add((key, sid))
+        next_id[key] = max(next_id.get(key, 0), sid + 1)
+        out.append({"task_id": known[key].task_id, "sample_id": sid, "prompt": row.get("prompt", ""),
+                    "completion": row["completion"]})
+    return out
+
+
+def _order(dataset: data.Dataset):
+    index = {data.task_key(t.task_id): i for i, t in enumerate(dataset.tasks)}
+    return lambda row: (index[data.task_key(row["task_id"])], row["sample_id"])
+
+
+def run_eval(cfg: EvalConfig) -> dict:
+    if (cfg.model is None) == (cfg.samples is None):
+        from core.base.errors import UsageError
+        raise UsageError("give exactly one of --model SPEC or --samples FILE")
+    dataset = data.load_dataset(cfg.dataset, cfg.data_path, cfg.split, cfg.limit)
+    template = prompts.get_template(cfg.prompt, cfg.dataset)
+    if cfg.samples:
+        sample_rows = read_samples_file(cfg.samples, dataset)
+        with_samples = {data.task_key(r["task_id"]) for r in sample_rows}
+        missing = [t for t in dataset.tasks if data.task_key(t.task_id) not in with_samples]
+        if missing:
+            log.warning("%d of %d tasks have no sample and are left out of this run", len(missing), len(dataset.tasks))
+            dataset.tasks = [t for t in dataset.tasks if data.task_key(t.task_id) in with_samples]
+        model_label = f"samples:{Path(cfg.samples).name}"
+        generator = None
+    else:
+        spec = parse_spec(cfg.model)  # fail on a bad spec or missing weights before touching the run directory
+        generator = load_generator(spec)
+        sample_rows, missing, model_label = None, [], str(spec)
+    limits = Limits(timeout_s=cfg.timeout)
+    protocol = {"prompt": template.name, "n": cfg.n, "temperature": cfg.temperature, "top_p": cfg.top_p,
+                "max_new_tokens": cfg.max_new_tokens, "stop": list(template.stop), "timeout_s": cfg.timeout,
+                "challenge_tests": cfg.challenge_tests, "postprocess": POSTPROCESS if cfg.model else "none (scored as given)",
+                "ks": list(cfg.ks), "limits": asdict(limits)}
+    ds_info = {"name": dataset.name, "split": dataset.split, "sha256": dataset.sha256, "path": dataset.path,
+               "n_tasks": len(dataset.tasks), "tasks_without_samples": len(missing)}
+    identity = {"kind": "eval", "model": model_label, "dataset": {k: ds_info[k] for k in ("name", "split", "sha256", "n_tasks")},
+                "protocol": {k: v for k, v in protocol.items() if k not in ("limits", "ks")}}
+    if cfg.samples:
+        identity["samples_sha256"] = data.sha256_of(Path(cfg.samples))
+    run = RunDir(cfg.run_dir)
+    manifest = {"run_id": run.run_id, "kind": "eval", "model": model_label,
+                "trained": getattr(generator, "trained", None),
+                "model_info": generator.describe() if generator else {"samples_file": str(Path(cfg.samples).resolve())},
+                "dataset": ds_info, "protocol": protocol, "seeds": {"sampling": cfg.seed},
+                "git_commit": git_commit(), "packages": package_versions(), "machine": machine_info(),
+                "started_at": now_iso(), **cfg.extra_manifest}
+    resumed = run.claim(identity, manifest)
+    previous = signal.signal(signal.SIGTERM, _raise_cancelled)
+    try:
+        summary = _execute(cfg, run, dataset, template, sample_rows, limits, resumed, generator)
+    except (Cancelled, KeyboardInterrupt):
+        run.update_manifest(status="cancelled", ended_at=now_iso())
+        raise
+    except BaseException as exc:
+        run.update_manifest(status="failed", ended_at=now_iso(), error=str(exc)[:500])
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return summary
+
+
+def _execute(cfg, run, dataset, template, sample_rows, limits, resumed, generator) -> dict:
+    samples_path = run.file("samples.jsonl")
+    if generator is not None:
+        params = SamplingParams(n=cfg.n, temperature=cfg.temperature, top_p=cfg.top_p,
+                                max_new_tokens=cfg.max_new_tokens, stop=template.stop, seed=cfg.seed)
+        sample_rows = generate_samples(generator, dataset, template, params, samples_path, cfg.progress)
+    elif resumed and samples_path.exists():
+        sample_rows = read_jsonl(samples_path)
+    else:
+        by_key = dataset.by_key()
+        for r in sample_rows:
+            r["prompt"] = r["prompt"] or template.render(by_key[data.task_key(r["task_id"])], dataset)
+        atomic_write_jsonl(samples_path, sorted(sample_rows, key=_order(dataset)))
+        sample_rows = read_jsonl(samples_path)
+    tasks = dataset.by_key()
+    key = lambda r: (data.task_key(r["task_id"]), r["sample_id"])  # noqa: E731
+    results = {key(r): r for r in read_jsonl(run.file("results.jsonl"), repair=True)}
+    timings = {key(r): r for r in read_jsonl(run.file("timings.jsonl"), repair=True)}
+    todo = [r for r in sample_rows if key(r) not in results]
+    if resumed:
+        log.info("resuming %s: %d of %d samples already executed", run.path, len(results), len(sample_rows))
+    started = time.monotonic()
+    isolation = None
+    if todo:
+        jobs = (Job(key(r), tasks[data.task_key(r["task_id"])].program(r["completion"], cfg.challenge_tests))
+                for r in todo)
+        with SandboxPool(cfg.workers, limits) as pool, \
+                JsonlAppender(run.file("results.jsonl")) as res_out, \
+                JsonlAppender(run.file("timings.jsonl")) as time_out, \
+                tqdm(total=len(todo), desc="executing", unit="sample", disable=not cfg.progress,
+                     mininterval=0.5) as bar:
+            isolation = pool.isolation
+            run.update_manifest(sandbox=isolation)
+            for (task_key, sid), outcome in pool.run(jobs):
+                task_id = tasks[task_key].task_id
+                row = {"task_id": task_id, "sample_id": sid, "passed": outcome.passed,
+                       "status": outcome.status, "error": outcome.error}
+                res_out.append(row)
+                time_out.append({"task_id": task_id, "sample_id": sid, "duration_s": outcome.duration_s})
+                results[(task_key, sid)] = row
+                timings[(task_key, sid)] = {"task_id": task_id, "sample_id": sid, "duration_s": outcome.duration_s}
+                bar.update(1)
+    exec_wall = time.monotonic() - started
+    order = _order(dataset)
+    final = sorted(results.values(), key=order)
+    atomic_write_jsonl(run.file("results.jsonl"), final)
+    atomic_write_jsonl(run.file("timings.jsonl"), sorted(timings.values(), key=order))
+    summary = summarize_results(final, cfg.ks)
+    summary.update(run_id=run.run_id, model=run.manifest()["model"], dataset=dataset.name, split=dataset.split,
+                   timings={"executed_now": len(todo), "exec_wall_s": round(exec_wall, 3),
+                            "samples_per_s": round(len(todo) / exec_wall, 2) if todo and exec_wall > 0 else None,
+                            "sample_time_total_s": round(sum(t["duration_s"] for t in timings.values()), 3),
+                            "workers": cfg.workers})
+    atomic_write_json(run.file("run_summary.json"), summary)
+    run.update_manifest(status="done", ended_at=now_iso(), pid=os.getpid())
+    return summary

@@ -1,0 +1,1 @@
+"""The lab: training, the efficiency benchmark and the reliability monitor of running runs."""

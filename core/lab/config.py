@@ -1,0 +1,60 @@
+"""The lab's run kinds, each setting declared once (see core.base.config): TrainConfig and BenchConfig.
+Kept apart from the runners so that the CLI builds its flags without importing torch."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.base.config import setting, validate
+from core.base.settings import MBPP_PATH
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a training run: `python -m core train` flags, the pipeline's [train] table and the
+    app's launch form all come from here."""
+    model: str = setting(help="hrm:27m, hrm:tiny, hrm:PATH, hf:DIR or hf-arch:NAME")
+    run_dir: str = setting(help="run directory", cli=False, table=None)
+    dataset: str = setting("mbpp", "mbpp | mbpp-sanitized", table="pipeline")
+    data_path: str | None = setting(None, "the dataset's published file", table="pipeline", metavar="FILE")
+    prompt: str | None = setting(None, "mbpp-3shot (default) | mbpp-docstring")
+    steps: int = setting(1000, "optimizer steps", form="Steps (train)", minimum=1)
+    batch: int = setting(8, "global batch in sequences", minimum=1)
+    seq_len: int = setting(512, "tokens per sequence", minimum=2)
+    lr: float = setting(3e-4, "peak learning rate", minimum=0)
+    min_lr_ratio: float = setting(0.1, "final learning rate as a fraction of the peak (cosine)", minimum=0)
+    warmup: int = setting(50, "linear warm-up steps", minimum=0)
+    weight_decay: float = setting(0.1, "AdamW weight decay", minimum=0)
+    grad_clip: float = setting(1.0, "gradient norm clip", minimum=0)
+    seed: int = setting(0, "initialisation and data-order seed")
+    checkpoint_every: int = setting(50, "steps between checkpoints (0: never)", minimum=0)
+    eval_every: int = setting(0, "validation loss every N steps (0: never)", minimum=0)
+    val_batches: int = setting(2, "validation batches per evaluation", minimum=1)
+    segments: int | None = setting(None, "HRM deep-supervision segments (default: the preset's)", minimum=1)
+    precision: str = setting("auto", "auto: bf16 autocast where the GPU supports it, else fp32",
+                             choices=("auto", "fp32", "bf16"))
+    threads: int | None = setting(None, "torch CPU threads (default: torch's choice)", minimum=1)
+
+    def __post_init__(self):
+        validate(self)
+
+
+@dataclass
+class BenchConfig:
+    """Every setting of the efficiency benchmark: `python -m core bench` flags, the pipeline's [bench] table
+    and the app's launch form all come from here. Definitions of the figures: DESIGN.md and core.lab.bench."""
+    models: list[str] = setting(help="model specs measured side by side, candidate first, baseline last "
+                                     "(pipeline default: the candidate and the baseline)",
+                                cli=False, factory=list)
+    out: str | None = setting(None, "write bench.json here", table=None, metavar="FILE")
+    repeats: int = setting(5, "latency rounds (3 passes per model each)", form="Latency rounds (bench)", minimum=1)
+    throughput_repeats: int = setting(2, "throughput rounds", minimum=1)
+    train_steps: int = setting(2, "steps of the training loop whose peak RSS is measured", minimum=1)
+    skip_train: bool = setting(False, "leave peak training RAM unmeasured", form="Skip peak training RAM (bench)")
+    data_path: str = setting(MBPP_PATH, "MBPP file for the training loop's data", table="pipeline", metavar="FILE")
+    new_tokens: int = setting(256, "new tokens per sequence in the throughput figure", form="New tokens (bench)",
+                              minimum=1)
+    seq_len: int = setting(512, "tokens of the latency input and of the training sequences", minimum=2)
+    batch: int = setting(8, "batch of the throughput figure and of the training loop", minimum=1)
+
+    def __post_init__(self):
+        validate(self)

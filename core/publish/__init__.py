@@ -1,0 +1,1 @@
+"""Publishing a decided verdict: PDF report, badge and release tag, W&B, alerts, GitHub, Prometheus."""

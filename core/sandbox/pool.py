@@ -1,0 +1,310 @@
+"""Sandboxed, parallel execution of untrusted programs.
+
+`SandboxPool` keeps a few pre-warmed worker interpreters (core/sandbox/worker.py, which holds
+the isolation itself and says what it does). Each worker forks one child per sample, so a
+sample costs a fork, not an interpreter start. The pool owns the workers from outside: it
+gives each its own unprivileged uid when we are root, restarts a worker that a sample killed
+or stopped (that sample fails; the run goes on), enforces a second, outer deadline, and at
+the end kills every process left with a sandbox uid. Generated code never runs in this
+process.
+
+Outcomes are a function of the program alone (no worker, order or timing in them), so a run
+gives the same results whatever the worker count.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import selectors
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Hashable, Iterable, Iterator
+
+from core.base.errors import SandboxError
+
+log = logging.getLogger(__name__)
+
+WORKER_SCRIPT = Path(__file__).with_name("worker.py")
+# Sandbox uids: UID_BASE + owner_pid * MAX_WORKERS + slot, far above any real account.
+UID_BASE = 1_000_000_000
+MAX_WORKERS = 16
+UID_SPAN = (1 << 22) * MAX_WORKERS
+OUTER_GRACE_S = 5.0
+STATUSES = ("passed", "failed", "timeout", "error")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-sample limits. cpu_s follows the timeout; memory is address space."""
+
+    timeout_s: float = 10.0
+    memory_mb: int = 2048
+    file_mb: int = 64
+    nproc: int = 64
+    nofile: int = 256
+    output_kb: int = 64
+    tmpfs_mb: int = 256
+
+    def for_worker(self) -> dict:
+        d = asdict(self)
+        d["cpu_s"] = int(self.timeout_s) + 1
+        return d
+
+
+@dataclass(frozen=True)
+class Job:
+    key: Hashable
+    program: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # passed | failed | timeout | error
+    error: str
+    duration_s: float
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+
+def _scrubbed_env() -> dict:
+    # Nothing of the caller's environment (tokens, keys) reaches a sample.
+    return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
+            "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def _processes_by_uid() -> dict[int, list[int]]:
+    """Live processes by real uid (zombies are dead already and left out)."""
+    out: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as fh:
+                fields = dict(line.split(":", 1) for line in fh if ":" in line)
+        except OSError:
+            continue
+        if "Uid" in fields and not fields.get("State", "").strip().startswith(("Z", "X")):
+            out.setdefault(int(fields["Uid"].split()[0]), []).append(int(entry))
+    return out
+
+
+def kill_uids(wanted) -> int:
+    """SIGKILL every process whose real uid satisfies wanted(uid); returns how many were found."""
+    found = 0
+    for _ in range(20):
+        victims = [p for uid, pids in _processes_by_uid().items() if wanted(uid) for p in pids]
+        if not victims:
+            break
+        found += len(victims)
+        for pid in victims:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.02)
+    return found
+
+
+def sweep_stale_sandboxes() -> int:
+    """Kill sandbox processes whose pool owner is gone (a run killed with SIGKILL, say)."""
+    if os.geteuid() != 0:
+        return 0
+
+    def stale(uid: int) -> bool:
+        if not UID_BASE <= uid < UID_BASE + UID_SPAN:
+            return False
+        owner = (uid - UID_BASE) // MAX_WORKERS
+        return owner != os.getpid() and not os.path.exists(f"/proc/{owner}")
+
+    return kill_uids(stale)
+
+
+class _Worker:
+    def __init__(self, slot: int, limits: Limits, fallback_tmp: str, keep_visible: list[str]):
+        self.slot = slot
+        self.uid = UID_BASE + os.getpid() * MAX_WORKERS + slot if os.geteuid() == 0 else None
+        cfg = {"uid": self.uid, "owner_pid": os.getpid(), "tmpfs_mb": limits.tmpfs_mb,
+               "fallback_tmp": os.path.join(fallback_tmp, f"w{slot}"), "keep_visible": keep_visible}
+        self._stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", str(WORKER_SCRIPT), json.dumps(cfg)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+            env=_scrubbed_env(), cwd="/", close_fds=True,
+        )
+        self.buf = bytearray()
+        self.job: Job | None = None
+        self.deadline = 0.0
+        ready = self._read_frame_blocking(timeout=60)
+        if not ready or not ready.get("ready"):
+            self._stderr.seek(0)
+            tail = self._stderr.read()[-300:].decode(errors="replace").strip().splitlines()
+            self.kill()
+            raise SandboxError(f"sandbox worker failed to start ({tail[-1] if tail else 'no output'}); "
+                               "check that Python can run core/sandbox/worker.py")
+        self.isolation = ready["isolation"]
+
+    def _read_frame_blocking(self, timeout: float):
+        end = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while True:
+            frame = self.take_frame()
+            if frame is not None:
+                return frame
+            if time.monotonic() > end:
+                return None
+            sel = selectors.DefaultSelector()
+            sel.register(fd, selectors.EVENT_READ)
+            if sel.select(max(0.0, end - time.monotonic())):
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    return None
+                self.buf += chunk
+            sel.close()
+
+    def take_frame(self):
+        if len(self.buf) < 4:
+            return None
+        n = struct.unpack(">I", self.buf[:4])[0]
+        if len(self.buf) < 4 + n:
+            return None
+        data = bytes(self.buf[4:4 + n])
+        del self.buf[:4 + n]
+        return json.loads(data)
+
+    def submit(self, job: Job, limits: Limits) -> None:
+        payload = json.dumps({"program": job.program, "timeout": limits.timeout_s,
+                              "limits": limits.for_worker()}).encode()
+        self.job = job
+        self.deadline = time.monotonic() + limits.timeout_s + OUTER_GRACE_S
+        frame = struct.pack(">I", len(payload)) + payload
+        fd = self.proc.stdin.fileno()
+        while frame:
+            frame = frame[os.write(fd, frame):]
+
+    def kill(self) -> None:
+        try:
+            self.proc.kill()
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        if self.uid is not None:
+            kill_uids(lambda uid: uid == self.uid)
+        self._stderr.close()
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        self.kill()
+
+
+class SandboxPool:
+    """Runs programs in the sandbox, `workers` at a time. Use as a context manager.
+
+    keep_visible: directories samples may read (read-only) even where they lie under a
+    directory the sandbox replaces, such as /tmp; the interpreter's own are always kept."""
+
+    def __init__(self, workers: int = 2, limits: Limits = Limits(), keep_visible=()):
+        if not 1 <= workers <= MAX_WORKERS:
+            raise SandboxError(f"--workers must be between 1 and {MAX_WORKERS}, got {workers}")
+        self.limits = limits
+        self.keep_visible = [str(Path(p).resolve()) for p in keep_visible]
+        swept = sweep_stale_sandboxes()
+        if swept:
+            log.warning("killed %d sandbox processes left over by a run that died", swept)
+        self._tmp = tempfile.TemporaryDirectory(prefix="hrm-gate-sandbox-")
+        os.chmod(self._tmp.name, 0o711)
+        self._workers: list[_Worker] = []
+        try:
+            for slot in range(workers):
+                self._workers.append(self._spawn(slot))
+        except BaseException:
+            self.close()
+            raise
+        self.isolation = self._workers[0].isolation
+        if "namespace_error" in self.isolation:
+            log.warning("sandbox runs without namespaces (%s): samples can reach the network "
+                        "and the host's /tmp; run as root for full isolation",
+                        self.isolation["namespace_error"])
+
+    def _spawn(self, slot: int) -> _Worker:
+        fallback = os.path.join(self._tmp.name, f"w{slot}")
+        os.makedirs(fallback, exist_ok=True)
+        if os.geteuid() == 0:
+            os.chown(fallback, UID_BASE + os.getpid() * MAX_WORKERS + slot, -1)
+        return _Worker(slot, self.limits, self._tmp.name, self.keep_visible)
+
+    def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Hashable, Outcome]]:
+        """Yields (job.key, Outcome) as samples finish, in completion order."""
+        pending = iter(jobs)
+        exhausted = False
+        sel = selectors.DefaultSelector()
+        try:
+            while True:
+                for i, w in enumerate(self._workers):
+                    if w.job is None and not exhausted:
+                        job = next(pending, None)
+                        if job is None:
+                            exhausted = True
+                        else:
+                            w.submit(job, self.limits)
+                            sel.register(w.proc.stdout.fileno(), selectors.EVENT_READ, i)
+                busy = [w for w in self._workers if w.job is not None]
+                if not busy:
+                    return
+                wait = max(0.0, min(w.deadline for w in busy) - time.monotonic())
+                for key, _ in sel.select(timeout=wait):
+                    w = self._workers[key.data]
+                    chunk = os.read(key.fd, 65536)
+                    if chunk:
+                        w.buf += chunk
+                        reply = w.take_frame()
+                        if reply is not None:
+                            sel.unregister(key.fd)
+                            job, w.job = w.job, None
+                            yield job.key, Outcome(reply["status"], reply["error"], reply["duration_s"])
+                    else:
+                        sel.unregister(key.fd)
+                        yield self._replace(key.data, "failed", "the sample killed its sandbox worker")
+                now = time.monotonic()
+                for i, w in enumerate(self._workers):
+                    if w.job is not None and now > w.deadline:
+                        sel.unregister(w.proc.stdout.fileno())
+                        yield self._replace(i, "timeout", "the sandbox worker stopped answering (the sample "
+                                            "stopped or starved it) and was killed")
+        finally:
+            sel.close()
+
+    def _replace(self, slot: int, status: str, error: str) -> tuple[Hashable, Outcome]:
+        dead = self._workers[slot]
+        job = dead.job
+        duration = self.limits.timeout_s + OUTER_GRACE_S - max(0.0, dead.deadline - time.monotonic())
+        dead.kill()
+        self._workers[slot] = self._spawn(slot)
+        return job.key, Outcome(status, error, round(duration, 4))
+
+    def close(self) -> None:
+        for w in self._workers:
+            w.close()
+        self._workers = []
+        if os.geteuid() == 0:
+            base = UID_BASE + os.getpid() * MAX_WORKERS
+            kill_uids(lambda uid: base <= uid < base + MAX_WORKERS)
+        self._tmp.cleanup()
+
+    def __enter__(self) -> "SandboxPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,470 @@
+"""The sandbox worker: a small pre-warmed interpreter that forks one child per sample.
+
+Started by core.sandbox.pool.SandboxPool as `python -I sandbox_worker.py CONFIG_JSON`, never
+imported by the library. Standard library only, because it must run before (and after)
+privileges are dropped and the file system is locked down.
+
+Set-up, once per worker (see `_isolate`):
+  * new mount and network namespaces (as root; otherwise through a user namespace where the
+    kernel allows it): no network at all, loopback included; every existing mount re-bound
+    read-only; private size-limited tmpfs over /tmp, /var/tmp, /dev/shm and /run/lock;
+  * privileges dropped to a per-worker unprivileged uid/gid when started as root, no new
+    privileges, not dumpable (a sample cannot ptrace or read its worker's memory), child
+    subreaper (orphans of a sample come back to the worker), killed when the pool dies.
+
+Per sample (see `_run_sample`): fork; the child starts a new session, closes every
+descriptor but a result pipe, takes stdin from /dev/null, sends stdout/stderr to a pipe the
+worker drains up to a bound, sets resource limits, runs the program in a fresh globals dict
+and reports through the result pipe only when the whole program ran to its end. The worker
+enforces the wall-clock timeout, then kills every process of the sandbox uid (kill(-1)) or,
+without a uid of its own, every descendant, and wipes the private temp directories.
+
+Protocol on stdin/stdout: 4-byte big-endian length + JSON, one request and one reply at a time.
+"""
+import ctypes
+import gc
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import struct
+import sys
+import time
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 0x40000
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
+
+PRIVATE_TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+SKIP_READONLY_UNDER = ("/proc", "/sys", "/dev")
+# What MBPP solutions import most (re, math, collections, heapq, itertools ...). Modules that
+# grow the heap or hook fork (random reseeds in every child) would slow every sample's fork,
+# so they are imported on demand instead.
+PREWARM = "re math cmath collections itertools heapq bisect functools operator string array copy".split()
+SAMPLE_DIR_NAME = "sample"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+_libc.unshare.argtypes = [ctypes.c_int]
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+
+
+def _check(rc, what):
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _prctl(option, value):
+    _check(_libc.prctl(option, value, 0, 0, 0), f"prctl({option})")
+
+
+def _mount(source, target, fstype, flags, data=None):
+    enc = lambda s: s.encode() if isinstance(s, str) else s  # noqa: E731
+    _check(_libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)), f"mount {target}")
+
+
+def _mount_points():
+    points = []
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            fields = line.split()
+            points.append((fields[4].replace("\\040", " "), fields[5]))
+    return points
+
+
+def _blocked_ancestor(path):
+    """The first ancestor of path that others cannot traverse (e.g. /root, mode 0700), or None."""
+    parts = path.strip("/").split("/")
+    for i in range(1, len(parts) + 1):
+        ancestor = "/" + "/".join(parts[:i])
+        try:
+            if not os.stat(ancestor).st_mode & 0o001:
+                return ancestor
+        except OSError:
+            return None
+    return None
+
+
+def _lock_down_filesystem(keep_visible, tmpfs_mb):
+    """Read-only view of every mount, private tmpfs for writable places, interpreter still visible.
+    Returns the kept paths that had to be bound back under a private tmpfs."""
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    keep = sorted({os.path.realpath(p) for p in keep_visible if os.path.isdir(p)})
+    held = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in keep}
+    for point, opts in _mount_points():
+        if any(point == s or point.startswith(s + "/") for s in SKIP_READONLY_UNDER):
+            continue
+        flags = MS_REMOUNT | MS_BIND | MS_RDONLY
+        for opt, bit in (("nosuid", MS_NOSUID), ("nodev", MS_NODEV), ("noexec", MS_NOEXEC)):
+            if opt in opts.split(","):
+                flags |= bit
+        try:
+            _mount(None, point, None, flags)
+        except OSError:
+            pass  # a mount whose flags are locked stays as it is
+    for d in PRIVATE_TMP_DIRS:
+        if os.path.isdir(d):
+            _mount("sandbox", d, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmpfs_mb}m,mode=1777")
+    # The interpreter may live under a directory others cannot enter (/root/.pyenv). Hide that
+    # directory behind an empty tmpfs and bind the interpreter's tree back into it, read-only.
+    overlays = {a for a in (_blocked_ancestor(p) for p in keep) if a}
+    for a in sorted(overlays):
+        _mount("sandbox", a, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+    rebound = []
+    for p in keep:
+        if any(p.startswith(d + "/") for d in list(overlays) + list(PRIVATE_TMP_DIRS)):
+            os.makedirs(p, exist_ok=True)  # root-owned, 0755: samples cannot write beside it
+            _mount(f"/proc/self/fd/{held[p]}", p, None, MS_BIND | MS_REC)
+            _mount(None, p, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+            rebound.append(p)
+    for fd in held.values():
+        os.close(fd)
+    for a in overlays:
+        _mount(None, a, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    return rebound
+
+
+def _isolate(cfg):
+    """Namespaces, file system and privileges; returns a report of what could be done."""
+    report = {"network": "none (shared with the host)", "filesystem": "host (unchanged)"}
+    uid = cfg["uid"]
+    is_root = os.geteuid() == 0
+    try:
+        if is_root:
+            _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET), "unshare")
+        else:
+            outer_uid, outer_gid = os.getuid(), os.getgid()
+            _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET), "unshare")
+            with open("/proc/self/setgroups", "w") as fh:
+                fh.write("deny")
+            with open("/proc/self/uid_map", "w") as fh:
+                fh.write(f"{outer_uid} {outer_uid} 1")
+            with open("/proc/self/gid_map", "w") as fh:
+                fh.write(f"{outer_gid} {outer_gid} 1")
+        report["network"] = "private network namespace (no interfaces up)"
+        rebound = _lock_down_filesystem([sys.base_prefix, sys.prefix, *cfg.get("keep_visible", [])],
+                                         cfg["tmpfs_mb"])
+        # e.g. a virtualenv under /tmp: the wipe after each sample must leave its path alone
+        cfg["protected"] = sorted({os.path.join(d, p[len(d) + 1:].split("/")[0])
+                                   for p in rebound for d in PRIVATE_TMP_DIRS if p.startswith(d + "/")})
+        report["filesystem"] = "read-only view, private tmpfs /tmp /var/tmp /dev/shm"
+    except OSError as exc:
+        report["namespace_error"] = str(exc)
+    os.chdir("/")
+    for name in PREWARM:
+        __import__(name)
+    # The first compile() in a process builds the parser's AST types (about 3 ms); do it once
+    # here so that no child pays for it.
+    compile("def _warm(x):\n    return [x for _ in range(2)]\n", "<warm-up>", "exec")
+    if is_root and uid is not None:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+        report["user"] = f"uid {uid} (unprivileged, one per worker)"
+    else:
+        report["user"] = f"uid {os.getuid()} (the caller's own: run as root for a separate uid)"
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    _prctl(PR_SET_DUMPABLE, 0)
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != cfg["owner_pid"]:
+        os._exit(1)
+    return report
+
+
+def _own_uid_mode(cfg):
+    """True once we run as the dedicated sandbox uid that the pool gave us (never the caller's)."""
+    return cfg["uid"] is not None and os.getuid() == cfg["uid"] != 0
+
+
+def _kill_leftovers(cfg):
+    """Kill every process a sample left behind and reap what comes back to us."""
+    if _own_uid_mode(cfg):
+        try:
+            os.kill(-1, signal.SIGKILL)  # every process of this uid except ourselves
+        except ProcessLookupError:
+            pass
+    else:
+        for _ in range(50):
+            pids = _descendants(os.getpid())
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            _reap(block_s=0.05)
+    _reap(block_s=1.0)
+
+
+def _descendants(root):
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _reap(block_s):
+    deadline = time.monotonic() + block_s
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.002)
+
+
+def _wipe(dirs, keep, protected=()):
+    """Empty the sandbox's own scratch directories (never the host's: see main); `keep` (the
+    sample directory) stays, emptied, for the next sample; `protected` paths (read-only
+    binds of the interpreter) are left alone."""
+    for d in dirs:
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.path in protected:
+                continue
+            if entry.path == keep:
+                _wipe([keep], None)
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+            except OSError:
+                pass
+
+
+def _short(exc):
+    try:
+        text = f"{type(exc).__name__}: {exc}"
+    except BaseException:  # noqa: BLE001 - a hostile __str__ must not hide the failure
+        text = type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _child(program, res_w, out_w, nonce, limits, workdir):
+    """Runs in the forked child; never returns."""
+    # Every page this code touches is copied from the worker, so everything that can be set
+    # once (environment, signal dispositions, recursion limit) is set in the worker instead.
+    _exit, write = os._exit, os.write
+    try:
+        os.setsid()
+        os.dup2(out_w, 1)
+        os.dup2(out_w, 2)
+        os.closerange(3, res_w)
+        os.closerange(res_w + 1, 1 << 16)
+        os.chdir(workdir)
+        mb = 1024 * 1024
+        for res, value in (
+            (resource.RLIMIT_AS, limits["memory_mb"] * mb),
+            (resource.RLIMIT_CPU, limits["cpu_s"]),
+            (resource.RLIMIT_FSIZE, limits["file_mb"] * mb),
+            (resource.RLIMIT_NPROC, limits["nproc"]),
+            (resource.RLIMIT_NOFILE, limits["nofile"]),
+            (resource.RLIMIT_CORE, 0),
+        ):
+            resource.setrlimit(res, (value, value))
+    except BaseException as exc:  # noqa: BLE001
+        write(res_w, nonce + b"E" + f"sandbox set-up failed: {_short(exc)}".encode())
+        _exit(0)
+    try:
+        code = compile(program, "<sample>", "exec")
+    except BaseException as exc:  # noqa: BLE001
+        write(res_w, nonce + b"E" + _short(exc).encode())
+        _exit(0)
+    try:
+        exec(code, {"__name__": "__main__", "__builtins__": __builtins__})
+    except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt fail too
+        try:
+            write(res_w, nonce + b"F" + _short(exc).encode(errors="replace"))
+        finally:
+            _exit(0)
+    write(res_w, nonce + b"P")
+    _exit(0)
+
+
+def _run_sample(req, cfg, workdir_parent, scratch):
+    limits = req["limits"]
+    timeout = float(req["timeout"])
+    nonce = os.urandom(16).hex().encode()
+    workdir = os.path.join(workdir_parent, SAMPLE_DIR_NAME)
+    if not os.path.isdir(workdir):
+        os.mkdir(workdir, 0o700)
+    out_r, out_w = os.pipe()
+    res_r, res_w = os.pipe()
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        os.close(out_r)
+        os.close(res_r)
+        _child(req["program"], res_w, out_w, nonce, limits, workdir)
+    os.close(out_w)
+    os.close(res_w)
+    pidfd = os.pidfd_open(pid)
+    out_keep, out_total, res_buf = bytearray(), 0, bytearray()
+    deadline = started + timeout
+    timed_out, status = False, None
+    open_fds = [out_r, res_r, pidfd]
+    while status is None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            timed_out = True
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            _, status = os.waitpid(pid, 0)
+            break
+        ready, _, _ = select.select(open_fds, [], [], left)
+        for fd in ready:
+            if fd == pidfd:
+                _, status = os.waitpid(pid, 0)
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                open_fds.remove(fd)
+            elif fd == res_r:
+                if len(res_buf) < 4096:
+                    res_buf += chunk
+            else:
+                out_total += len(chunk)
+                if len(out_keep) < limits["output_kb"] * 1024:
+                    out_keep += chunk
+    duration = time.monotonic() - started
+    for fd in (res_r, out_r):  # what the child wrote before exiting is already in the pipe
+        os.set_blocking(fd, False)
+        try:
+            while len(res_buf) < 4096 and fd == res_r:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    break
+                res_buf += chunk
+        except BlockingIOError:
+            pass
+    os.close(pidfd)
+    os.close(out_r)
+    os.close(res_r)
+    _kill_leftovers(cfg)
+    _wipe(scratch, workdir, cfg.get("protected", ()))
+    return _verdict(bytes(res_buf), nonce, status, timed_out, timeout, duration, bytes(out_keep), out_total)
+
+
+def _verdict(res, nonce, status, timed_out, timeout, duration, output, out_total):
+    reply = {"duration_s": round(duration, 4), "output_bytes": out_total}
+    if timed_out:
+        reply.update(status="timeout", error=f"timed out after {timeout:g} s")
+    elif res.startswith(nonce + b"P"):
+        reply.update(status="passed", error="")
+    elif res.startswith(nonce + b"F"):
+        reply.update(status="failed", error=res[len(nonce) + 1:].decode(errors="replace"))
+    elif res.startswith(nonce + b"E"):
+        reply.update(status="error", error=res[len(nonce) + 1:].decode(errors="replace"))
+    elif os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        reply.update(status="failed", error=f"killed by {name} before the tests finished")
+    else:
+        code = os.WEXITSTATUS(status)
+        reply.update(status="failed", error=f"exited with status {code} before the tests finished")
+    reply["passed"] = reply["status"] == "passed"
+    if reply["status"] == "failed" and not res and output:
+        tail = output[-200:].decode(errors="replace").strip()
+        if tail:
+            reply["error"] += f" (last output: {tail})"
+    return reply
+
+
+def _prepare_for_samples(workdir_parent):
+    """What every sample's process inherits: stdin at /dev/null, a clean environment, default
+    signal dispositions, a recursion limit."""
+    workdir = os.path.join(workdir_parent, SAMPLE_DIR_NAME)
+    os.environ.clear()
+    os.environ.update({"HOME": workdir, "TMPDIR": workdir, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM):
+        signal.signal(sig, signal.SIG_DFL)
+    sys.setrecursionlimit(10000)
+
+
+def _read_exact(fd, n):
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = os.read(fd, n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return bytes(buf)
+
+
+def _send(fd, obj):
+    data = json.dumps(obj).encode()
+    os.write(fd, struct.pack(">I", len(data)) + data)
+
+
+def main():
+    cfg = json.loads(sys.argv[1])
+    # Our channel to the pool lives on fds that no sample ever sees.
+    req_fd, rep_fd = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1):
+        os.dup2(devnull, fd)
+    report = _isolate(cfg)
+    if "namespace_error" in report:  # /tmp is the host's: work in a directory of our own only
+        workdir_parent, scratch = cfg["fallback_tmp"], [cfg["fallback_tmp"]]
+    else:
+        workdir_parent, scratch = "/tmp", list(PRIVATE_TMP_DIRS)
+    os.makedirs(workdir_parent, exist_ok=True)
+    if _own_uid_mode(cfg):
+        _kill_leftovers(cfg)
+    _prepare_for_samples(workdir_parent)
+    # A collection in a child would touch every object header and copy the whole heap page by
+    # page; frozen objects are never collected, so forks stay cheap.
+    gc.collect()
+    gc.freeze()
+    _send(rep_fd, {"ready": True, "isolation": report, "pid": os.getpid()})
+    while True:
+        header = _read_exact(req_fd, 4)
+        if header is None:
+            break
+        req = json.loads(_read_exact(req_fd, struct.unpack(">I", header)[0]))
+        _send(rep_fd, _run_sample(req, cfg, workdir_parent, scratch))
+    _kill_leftovers(cfg)
+    _wipe(scratch, None, cfg.get("protected", ()))
+
+
+if __name__ == "__main__":
+    main()

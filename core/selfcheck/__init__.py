@@ -1,0 +1,1 @@
+"""Our own checks: the execution-engine and app benchmarks, and the calibration of the statistics."""

