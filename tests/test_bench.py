@@ -1,10 +1,12 @@
 """The efficiency benchmark's behaviour on small models (its figures come from `make bench`)."""
+import pytest
 import json
 
 from core.lab.config import BenchConfig
 from core.lab.bench import run_bench, run_bench_kv
 
 
+@pytest.mark.slow
 def test_bench_measures_every_figure_side_by_side(tmp_path, mbpp_path):
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel

@@ -22,8 +22,9 @@ SHOTS = REPO / "results" / "screenshots"
 PAGES = {"runs": ("", 0), "accuracy": ("accuracy", 1), "significance": ("significance", 0),
          "efficiency": ("efficiency", 1), "training": ("training", 0), "health": ("health", 0),
          "tasks": ("tasks", 0), "report": ("report", 0)}
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
-                                reason="chromium is installed by `make test` (apt-get, as root)")
+pytestmark = [pytest.mark.slow,  # make test-fast skips these
+              pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+                                 reason="chromium is installed by `make test` (apt-get, as root)")]
 
 
 def free_port() -> int:
@@ -98,7 +99,7 @@ def test_every_page_launch_significance_and_pdf(server, browser, tmp_path, mbpp_
     page.get_by_text("Launch a run").click()
     page.get_by_label("Run name").fill("from-browser")
     page.get_by_label("Model spec (overrides the model above)").fill("oracle")
-    page.get_by_label("Tasks (eval)").fill("10")  # the same 10 tasks as the stored runs: comparable
+    page.get_by_role("spinbutton", name="Tasks (eval)").fill("10")  # the same 10 tasks as the stored runs: comparable
     page.get_by_role("button", name="Launch").click()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (store / "from-browser" / "job.json").exists():

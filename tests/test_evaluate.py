@@ -63,6 +63,7 @@ def test_samples_file_several_per_task(tmp_path, mbpp_path):
     assert "490 of 500 tasks have no sample" in out.stderr
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_gives_the_same_results(tmp_path, mbpp_path):
     rows = [{"task_id": tid, "completion": "import time\ntime.sleep(0.02)\n"} for tid in range(11, 111) for _ in range(3)]
     samples = write_samples(tmp_path / "slow.jsonl", rows)

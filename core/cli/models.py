@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core.cli.common import add_wandb_flag, track
+from core.cli.common import add_wandb_flag, track, wandb_wanted
 from core.base.config import add_arguments, from_args, help_of
 from core.lab.config import BenchConfig, TrainConfig
 
@@ -50,7 +50,7 @@ def _cmd_bench(args) -> int:
     print(format_report(report))
     if report["candidate"] != report["baseline"]:
         print("\n" + format_efficiency(report))
-    info = log_bench(report, args.wandb, Path(args.out).parent if args.out else ".")
+    info = log_bench(report, args.wandb, Path(args.out).parent if args.out else ".") if wandb_wanted(args.wandb) else None
     if info:
         print(f"W&B ({info['mode']}): {info['url'] or info['dir']}")
     return 0

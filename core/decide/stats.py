@@ -153,8 +153,8 @@ def compare(a: Counts, b: Counts, k: int = 1, resamples: int = 10_000, seed: int
     if too_few:
         raise StatsError(f"pass@{k} needs at least {k} samples per task on both sides; task {too_few[0]!r} "
                          f"has {a[too_few[0]][0]} and {b[too_few[0]][0]}; rerun eval with --n {k} or more")
-    sa = per_task_pass_at_k({t: a[t] for t in shared}, k)
-    sb = per_task_pass_at_k({t: b[t] for t in shared}, k)
+    sa = np.asarray(per_task_pass_at_k({t: a[t] for t in shared}, k))
+    sb = np.asarray(per_task_pass_at_k({t: b[t] for t in shared}, k))
     d = sa - sb
     rng = np.random.default_rng(seed)
     if ci_method == "percentile":

@@ -107,7 +107,7 @@ def run_eval(cfg: EvalConfig) -> dict:
         identity["samples_sha256"] = data.sha256_of(Path(cfg.samples))
     run = RunDir(cfg.run_dir)
     manifest = {"run_id": run.run_id, "kind": "eval", "model": model_label,
-                "trained": getattr(generator, "trained", None),
+                "trained": generator.trained if generator else None,
                 "model_info": generator.describe() if generator else {"samples_file": str(Path(cfg.samples).resolve())},
                 "dataset": ds_info, "protocol": protocol, "seeds": {"sampling": cfg.seed},
                 "git_commit": git_commit(), "packages": package_versions(), "machine": machine_info(),

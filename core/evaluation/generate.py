@@ -7,8 +7,6 @@ time; a partial last line left by a kill is cut off on resume.
 """
 from __future__ import annotations
 
-import ast
-import builtins
 import hashlib
 import logging
 import time
@@ -17,84 +15,21 @@ from pathlib import Path
 from tqdm import tqdm
 
 from core.tasks.data import Dataset, Task, task_key
+from core.models.interface import Generator, Request
 from core.models.sampling import SamplingParams
+from core.tasks.completions import DESCRIPTION, clean
 from core.tasks.prompts import Template
 from core.base.store import JsonlAppender, read_jsonl
 
 log = logging.getLogger(__name__)
-POSTPROCESS = "cut at the first stop sequence; keep imports, functions, classes and assignments (drop top-level calls)"
+POSTPROCESS = DESCRIPTION
 
 
 def task_seed(seed: int, task_id) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{task_key(task_id)}".encode()).digest()[:4], "big")
 
 
-def entry_point(task: Task) -> str | None:
-    """The function the tests call: HumanEval's entry_point, or the first non-builtin name called in
-    MBPP's first assert."""
-    if task.entry_point:
-        return task.entry_point
-    for test in task.tests[:1]:
-        try:
-            tree = ast.parse(test)
-        except SyntaxError:
-            return None
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not hasattr(builtins, node.func.id):
-                return node.func.id
-    return None
-
-
-def _largest_parsable_prefix(code: str) -> str | None:
-    lines = code.splitlines()
-    for end in range(len(lines), 0, -1):
-        candidate = "\n".join(lines[:end])
-        try:
-            ast.parse(candidate)
-            return candidate
-        except SyntaxError:
-            continue
-    return None
-
-
-def keep_definitions(code: str, name: str | None) -> str:
-    """Drop what a model writes around the solution (prints, asserts, calls of its own) while keeping
-    imports, definitions and assignments; code that does not define `name` or does not parse is
-    returned as it is, so the sandbox reports its real error."""
-    source = code if _parses(code) else _largest_parsable_prefix(code)
-    if source is None:
-        return code
-    tree = ast.parse(source)
-    kept = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef,
-                                                   ast.ClassDef, ast.Assign, ast.AnnAssign))]
-    defined = {n.name for n in kept if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-    if name and name not in defined:
-        return code
-    lines = source.splitlines()
-    out = []
-    for node in kept:
-        start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1
-        out.append("\n".join(lines[start:node.end_lineno]))
-    return "\n".join(out) + "\n"
-
-
-def _parses(code: str) -> bool:
-    try:
-        ast.parse(code)
-        return True
-    except SyntaxError:
-        return False
-
-
-def postprocess(completion: str, task: Task, template: Template) -> str:
-    cut = min((i for i in (completion.find(s) for s in template.stop) if i >= 0), default=len(completion))
-    completion = completion[:cut]
-    if task.is_humaneval:  # the body continues the prompt's signature: nothing to reorganise
-        return completion
-    return keep_definitions(completion, entry_point(task))
-
-
-def generate_samples(generator, dataset: Dataset, template: Template, params: SamplingParams, out_path: Path,
+def generate_samples(generator: Generator, dataset: Dataset, template: Template, params: SamplingParams, out_path: Path,
                      progress: bool = True) -> list[dict]:
     """Fill out_path with params.n samples per task; returns all rows in file order."""
     existing = read_jsonl(out_path, repair=True)
@@ -108,31 +43,21 @@ def generate_samples(generator, dataset: Dataset, template: Template, params: Sa
     made = 0
     with JsonlAppender(out_path) as out, tqdm(total=len(todo) * params.n, desc="generating", unit="sample",
                                              disable=not progress, mininterval=0.5) as bar:
-        def write(task: Task, prompt: str, completions: list[str], clean: bool = True) -> None:
+        def write(task: Task, prompt: str, completions: list[str], cleanup: bool) -> None:
             nonlocal made
             done = have.get(task_key(task.task_id), set())
             for sid, raw in enumerate(completions):
                 if sid in done:
                     continue
                 out.append({"task_id": task.task_id, "sample_id": sid, "prompt": prompt,
-                            "completion": postprocess(raw, task, template) if clean else raw, "raw_completion": raw})
+                            "completion": clean(raw, task, template.stop) if cleanup else raw, "raw_completion": raw})
                 made += 1
                 bar.update(1)
             bar.set_postfix(samples_per_s=f"{made / max(time.monotonic() - started, 1e-9):.2f}")
 
-        requests = []
-        for task in todo:
-            prompt = template.render(task, dataset)
-            if getattr(generator, "needs_task", False):
-                write(task, prompt, generator.generate_for_task(task, params.n), clean=False)
-            else:
-                requests.append((task, prompt, _with_seed(params, task)))
-        if hasattr(generator, "generate_many") and requests:
-            for idx, completions in generator.generate_many([(p, sp) for _, p, sp in requests]):
-                write(requests[idx][0], requests[idx][1], completions)
-        else:
-            for task, prompt, sp in requests:
-                write(task, prompt, generator.generate(prompt, sp))
+        requests = [Request(template.render(task, dataset), _with_seed(params, task), task) for task in todo]
+        for idx, completions in generator.generate_many(requests):
+            write(requests[idx].task, requests[idx].prompt, completions, generator.cleanup)
     return read_jsonl(out_path)
 
 

@@ -1,9 +1,10 @@
-"""The unbiased pass@k estimator (Chen et al. 2021) and its aggregation over tasks."""
+"""The unbiased pass@k estimator (Chen et al. 2021) and its aggregation over tasks.
+
+Plain Python: scoring a samples file should not pay for importing numpy; the statistics, which do
+use numpy, turn per-task values into arrays themselves."""
 from __future__ import annotations
 
 from typing import Iterable, Mapping
-
-import numpy as np
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -14,17 +15,17 @@ def pass_at_k(n: int, c: int, k: int) -> float:
         raise ValueError(f"pass@{k} needs n >= {k} samples, got n={n}")
     if n - c < k:
         return 1.0
-    return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+    miss = 1.0
+    for i in range(n - c + 1, n + 1):
+        miss *= 1.0 - k / i
+    return 1.0 - miss
 
 
-def per_task_pass_at_k(counts: Mapping[object, tuple[int, int]], k: int) -> np.ndarray:
+def per_task_pass_at_k(counts: Mapping[object, tuple[int, int]], k: int) -> list[float]:
     """pass@k of every task, in the mapping's order (computed once per distinct (n, c))."""
-    pairs = np.array(list(counts.values()), dtype=np.int64).reshape(-1, 2)
-    if pairs.size == 0:
-        return np.zeros(0)
-    distinct, index = np.unique(pairs, axis=0, return_inverse=True)
-    values = np.array([pass_at_k(int(n), int(c), k) for n, c in distinct])
-    return values[index.reshape(-1)]
+    cache: dict[tuple[int, int], float] = {}
+    return [cache[nc] if nc in cache else cache.setdefault(nc, pass_at_k(int(nc[0]), int(nc[1]), k))
+            for nc in (tuple(v) for v in counts.values())]
 
 
 def pass_at_k_table(counts: Mapping[object, tuple[int, int]], ks: Iterable[int]) -> dict[str, float]:
@@ -32,4 +33,4 @@ def pass_at_k_table(counts: Mapping[object, tuple[int, int]], ks: Iterable[int])
     if not counts:
         return {}
     min_n = min(n for n, _ in counts.values())
-    return {str(k): float(per_task_pass_at_k(counts, k).mean()) for k in ks if k <= min_n}
+    return {str(k): sum(per_task_pass_at_k(counts, k)) / len(counts) for k in ks if k <= min_n}

@@ -42,8 +42,7 @@ def parse_spec(spec: str) -> ModelSpec:
 
 
 def load_generator(spec: ModelSpec):
-    """The object that turns prompts into completions for this spec: it has `name`, `trained`
-    (None where there are no weights), `describe()` and `generate(prompt, SamplingParams)`."""
+    """The Generator (core.models.interface) that turns prompts into completions for this spec."""
     if spec.kind == "oracle":
         from core.models.oracle import OracleGenerator
         return OracleGenerator()

@@ -13,7 +13,9 @@ from pathlib import Path
 import torch
 
 from core.base.errors import ModelSpecError
-from core.models.sampling import SamplingParams, cut_at_stop
+from core.models.interface import Request, TextGenerator
+from core.models.sampling import SamplingParams
+from core.tasks.completions import cut_at_stop
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,7 @@ def arch_config(name: str):
     return known[key]()
 
 
-class HFGenerator:
+class HFGenerator(TextGenerator):
     def __init__(self, model, tokenizer, name: str, trained: bool):
         self.model = model.eval()
         self.tok = tokenizer

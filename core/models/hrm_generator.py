@@ -5,11 +5,13 @@ from __future__ import annotations
 import torch
 
 from core.models.hrm import HRM
-from core.models.sampling import SamplingParams, cut_at_stop, next_tokens
+from core.models.interface import TextGenerator
+from core.models.sampling import SamplingParams, next_tokens
+from core.tasks.completions import cut_at_stop
 from core.models.tokenizer import Tokenizer
 
 
-class HRMGenerator:
+class HRMGenerator(TextGenerator):
     def __init__(self, model: HRM, tokenizer: Tokenizer, name: str, trained: bool):
         if tokenizer.vocab_size > model.cfg.vocab_size:
             raise ValueError(f"tokenizer {tokenizer.name} has {tokenizer.vocab_size} tokens, the model "

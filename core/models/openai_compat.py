@@ -18,7 +18,9 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 from core.base.errors import GateError, ModelSpecError
-from core.models.sampling import SamplingParams, cut_at_stop
+from core.models.interface import Request, TextGenerator
+from core.models.sampling import SamplingParams
+from core.tasks.completions import cut_at_stop
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,7 @@ class GenerationError(GateError):
     """A server refused or kept failing a generation request."""
 
 
-class OpenAICompatGenerator:
+class OpenAICompatGenerator(TextGenerator):
     trained = True
 
     def __init__(self, arg: str, concurrency: int = 8, timeout: float = 120.0, retries: int = 4,
@@ -109,10 +111,10 @@ class OpenAICompatGenerator:
                     time.sleep(delay)
         raise GenerationError(f"no endpoint answered after {self.retries + 1} tries (last: {last}); are the servers up?")
 
-    def generate_many(self, requests: list[tuple[str, SamplingParams]]):
+    def generate_many(self, requests: list[Request]):
         """Yields (index, completions) as requests finish, up to `concurrency` at a time."""
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            futures = {pool.submit(self.generate, p, sp): idx for idx, (p, sp) in enumerate(requests)}
+            futures = {pool.submit(self.generate, r.prompt, r.params): idx for idx, r in enumerate(requests)}
             from concurrent.futures import as_completed
             for fut in as_completed(futures):
                 yield futures[fut], fut.result()

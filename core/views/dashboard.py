@@ -39,7 +39,7 @@ def pass_at_k_with_ci(run: RunDir, ks=(1, 10), resamples: int = 2000, seed: int 
     for k in ks:
         if k > min_n:
             continue
-        scores = per_task_pass_at_k(counts, k)
+        scores = np.asarray(per_task_pass_at_k(counts, k))
         means = bootstrap_means(scores, resamples, np.random.default_rng(seed))
         lo, hi = np.percentile(means, [2.5, 97.5])
         out.append({"run": run.run_id, "model": run.manifest().get("model"), "k": f"pass@{k}",

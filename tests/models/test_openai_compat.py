@@ -4,6 +4,7 @@ import logging
 import pytest
 
 from core.models import load_generator, parse_spec
+from core.models.interface import Request
 from core.models.openai_compat import GenerationError, OpenAICompatGenerator
 from core.models.sampling import SamplingParams
 from tests.loopback import JsonHandler, serve, stop
@@ -79,7 +80,7 @@ def test_retries_a_server_that_fails_twice(servers, caplog, monkeypatch):
 def test_spreads_load_over_endpoints(servers):
     a, b = servers(), servers()
     gen = OpenAICompatGenerator(f"{a.url},{b.url}#m", concurrency=4)
-    reqs = [(f"x{i} = ", SamplingParams(max_new_tokens=4, seed=i)) for i in range(8)]
+    reqs = [Request(f"x{i} = ", SamplingParams(max_new_tokens=4, seed=i)) for i in range(8)]
     results = dict(gen.generate_many(reqs))
     assert sorted(results) == list(range(8))
     assert a.calls >= 2 and b.calls >= 2 and a.calls + b.calls == 8
