@@ -6,13 +6,15 @@ import streamlit as st
 from core.base.errors import GateError
 from core.base.settings import RESULTS_DIR
 from core.decide.gate import run_gate
+from core.decide.kpi import load_kpis
 from core.views.dashboard import eval_runs, kpi_rows, stats_rows
 from app_pages._common import pick_pair, store
 
 st.title("Significance")
 st.caption("Paired by task: per-task pass@k, a paired bootstrap CI and a two-sided sign-flip permutation p-value "
            "(never below 1/(B+1)); McNemar's exact test where each run has one sample per task. Superiority needs the "
-           "CI's lower bound > 0 and p < 0.05. Verdict precedence (kpis.toml): SUCCESS when every condition holds; "
+           f"CI's lower bound > 0 and p < {load_kpis()['significance']['alpha']:g} (kpis.toml). Verdict precedence "
+           "(kpis.toml): SUCCESS when every condition holds; "
            "else FAILURE on unstable training, p >= 0.10, a primary KPI below target, or neither the accuracy nor the "
            "efficiency group met; else PARTIAL. Unmeasured KPIs count as not met.")
 runs = [r.run_id for r in eval_runs(store())]

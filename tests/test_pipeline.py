@@ -205,3 +205,23 @@ def test_what_would_fail_later_fails_before_anything_runs(tmp_path, mbpp_path, c
 def test_redo_of_a_run_step_is_refused(tmp_path):
     proc = cli("pipeline", "--config", "pipeline.toml", "--redo", "eval-candidate", check=False)
     assert proc.returncode == 2 and "delete the run directory" in proc.stderr
+
+
+def test_the_bootstrap_runs_once_per_pipeline(tmp_path, mbpp_path, monkeypatch):
+    """Deciding compares the runs once; publishing, the report and the alerts read stats.json."""
+    from core.decide import stats
+    from core.flow.pipeline import Pipeline, load_config
+    samples = write_samples(tmp_path / "b.jsonl", [{"task_id": t, "completion": ""} for t in range(11, 14)])
+    config = tmp_path / "p.toml"
+    config.write_text(f'[pipeline]\nout_dir = "{tmp_path / "out"}"\ndata_path = "{mbpp_path}"\nlimit = 3\nks = [1]\n'
+                      f'[candidate]\nmodel = "oracle"\n[baseline]\nsamples = "{samples}"\n[gate]\nresamples = 1000\n'
+                      '[wandb]\nmode = "off"\n')
+    calls = []
+    real = stats.compare
+    monkeypatch.setattr(stats, "compare", lambda *a, **kw: calls.append(kw.get("k")) or real(*a, **kw))
+    results = Pipeline(load_config(config), progress=False).run()
+    ran = {r.name for r in results if r.status == "ran"}
+    assert {"decide", "publish", "report", "alerts"} <= ran
+    assert calls == [1]  # one comparison, for the one k, in the whole pipeline
+    doc = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert doc["verdict"] == "FAILURE" and doc["pass_at_1"]["delta"] == 1.0

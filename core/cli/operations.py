@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from core.base.errors import UsageError
+from core.base.settings import MBPP_PATH
 
 
 def _add_monitor(sub) -> None:
@@ -159,7 +160,7 @@ def _add_bench_app(sub) -> None:
     p = sub.add_parser("bench-app", help="time switching app pages with 100 runs in the store")
     p.add_argument("--runs", type=int, default=100)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--data-path", default="../shared/data/mbpp/mbpp.jsonl")
+    p.add_argument("--data-path", default=MBPP_PATH)
 
 
 def _cmd_bench_app(args) -> int:

@@ -349,7 +349,7 @@ class Pipeline:
         data_path = self._p("data_path")
         if data_path and not Path(data_path).is_file():
             raise UsageError(f"[pipeline] data_path {data_path} not found; point it at mbpp.jsonl "
-                             "(e.g. ../shared/data/mbpp/mbpp.jsonl) or remove it to download MBPP")
+                             f"(e.g. {MBPP_PATH}) or remove it to download MBPP")
         specs = [self.cfg.get("train", {}).get("model")] if "train" in self.cfg else []
         for side in ("candidate", "baseline"):
             samples = self.cfg[side].get("samples")

@@ -4,7 +4,7 @@ Rules, from a gate's stats.json and a run's alerts.jsonl:
   ci_complete       every time: the run finished, with its verdict          (info)
   kpi_below_target  any KPI not met: the PR is marked (failing commit status, label
                     `kpi-below-target`) and the sticky comment lists the failing metrics (error)
-  inconclusive      p >= 0.05: label INCONCLUSIVE                           (warning)
+  inconclusive      p >= alpha: label INCONCLUSIVE                          (warning)
   system_health     a critical alert from the reliability monitor           (error)
   gate_pass         verdict SUCCESS: label `gate-passed`, success status    (info)
 

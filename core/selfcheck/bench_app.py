@@ -11,6 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from core.base.settings import MBPP_PATH
 from core.base.store import REPO_ROOT, RunDir, atomic_write_json
 
 PAGES = ["runs", "accuracy", "significance", "efficiency", "training", "health", "tasks", "report"]
@@ -32,7 +33,7 @@ def make_store(n_runs: int, data_path: str, root: Path) -> Path:
     return store
 
 
-def run_bench_app(n_runs: int = 100, repeats: int = 3, data_path: str = "../shared/data/mbpp/mbpp.jsonl") -> dict:
+def run_bench_app(n_runs: int = 100, repeats: int = 3, data_path: str = MBPP_PATH) -> dict:
     from streamlit.testing.v1 import AppTest
     with tempfile.TemporaryDirectory(prefix="hrm-gate-bench-app-") as tmp:
         store = make_store(n_runs, data_path, Path(tmp))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
+from core.base.settings import ALPHA
 from core.decide.stats import compare
 
 BETA_A, BETA_B = 0.6, 1.4  # per-task difficulty: mean pass rate 0.3, most tasks near 0 or 1
@@ -57,7 +58,7 @@ def simulate(sims: int = 1000, n_tasks: int = 500, samples_per_task: int = 1, sh
         a = {t: (samples_per_task, int(c)) for t, c in enumerate(ca)}
         b = {t: (samples_per_task, int(c)) for t, c in enumerate(cb)}
         c = compare(a, b, k=1, resamples=resamples, seed=seed * 100_003 + i)
-        significant += c.p_value < 0.05
+        significant += c.p_value < ALPHA
         superior += c.superior
         covered += c.ci95[0] <= truth <= c.ci95[1]
     return CalibrationResult(sims, n_tasks, samples_per_task, shift, truth, significant / sims, superior / sims,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.base.errors import DataError
-from core.base.settings import DATASETS_DIR
+from core.base.settings import DATASETS_DIR, MBPP_PATH
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ def download(name: str, cache_dir: Path | None = None, url: str | None = None) -
         tmp.unlink(missing_ok=True)
         reason = getattr(exc, "reason", exc)
         raise DataError(f"could not download {name} from {url} ({reason}); pass --data-path to a local copy, "
-                        f"e.g. --data-path ../shared/data/mbpp/{Path(CANONICAL_URLS.get(name, url)).name}") from None
+                        f"e.g. --data-path {Path(MBPP_PATH).parent / Path(CANONICAL_URLS.get(name, url)).name}") from None
     os.replace(tmp, target)
     (cache_dir / (target.name + ".sha256")).write_text(sha256_of(target) + "\n")
     return target
@@ -190,7 +190,7 @@ def load_dataset(name: str, data_path: str | os.PathLike | None = None, split: s
         path = Path(data_path)
         if not path.is_file():
             raise DataError(f"data file not found: {path}; pass --data-path to an existing file "
-                            "(the MBPP files are in ../shared/data/mbpp/)")
+                            f"(the MBPP files are in {Path(MBPP_PATH).parent}/)")
     try:
         all_tasks = PARSERS[name](path)
     except UnicodeDecodeError:
