@@ -10,7 +10,8 @@ from core.publish.github import redact
 from tests.github_standin import TOKEN, GitHubStandIn
 STATS_FAIL = {"verdict": "FAILURE", "pass_at_1": {"p_value": 0.2},
               "gate": {"reasons": ["p = 0.2 >= 0.1"], "kpis": [
-                  {"label": "Pass@1 (candidate)", "target": ">= 30.0%", "shown": "0.0%", "held": False, "met": False},
+                  {"label": "Pass@1 (candidate)", "target": ">= 30.0%", "shown": "0.0%", "held": False, "met": False,
+                   "group": "accuracy"},
                   {"label": "Latency, 512-token prefill", "target": "<= 150 ms", "shown": "not measured", "held": None,
                    "met": False},
                   {"label": "delta Pass@1 vs baseline", "target": ">= 4 pp", "shown": "+5.0 pp", "held": True, "met": True}]}}
@@ -26,12 +27,27 @@ def github():
 def test_rules():
     out = alerts.evaluate_rules(STATS_FAIL, [{"severity": "critical", "rule": "disk_full", "message": "1 GiB free"}])
     rules = [a.rule for a in out.alerts]
-    assert rules == ["ci_complete", "kpi_below_target", "inconclusive", "system_health"]
+    assert rules == ["ci_complete", "kpi_below_target", "kpi_not_measured", "inconclusive", "system_health"]
     assert out.labels == ["kpi-below-target", "INCONCLUSIVE"] and out.state == "failure"
     assert "Pass@1 (candidate): 0.0% (target >= 30.0%)" in out.alerts[1].details
     ok = alerts.evaluate_rules({"verdict": "SUCCESS", "pass_at_1": {"p_value": 0.001},
                                 "gate": {"kpis": [{"label": "x", "target": "t", "shown": "s", "held": True, "met": True}]}})
     assert [a.rule for a in ok.alerts] == ["ci_complete", "gate_pass"] and ok.state == "success"
+
+
+def test_a_success_with_a_reported_only_kpi_below_target_raises_no_kpi_alert():
+    """Before: throughput (reported only) below its target gave a SUCCESS the kpi-below-target label and a
+    failing commit status."""
+    stats = {"verdict": "SUCCESS", "pass_at_1": {"p_value": 0.001}, "gate": {"kpis": [
+        {"label": "Pass@1 (candidate)", "target": ">= 30.0%", "shown": "41.0%", "held": True, "met": True,
+         "group": "accuracy"},
+        {"label": "Throughput", "target": ">= 1100 tok/s", "shown": "52 tok/s", "held": False, "met": False,
+         "group": "efficiency (reported)"},
+        {"label": "Throughput vs baseline", "target": ">= 2x", "shown": "not measured", "held": None, "met": False,
+         "group": "efficiency (reported)"}]}}
+    out = alerts.evaluate_rules(stats)
+    assert out.labels == ["gate-passed"] and out.state == "success"
+    assert [a.rule for a in out.alerts] == ["ci_complete", "gate_pass"]
 
 
 def test_github_comment_created_once_then_edited(github, tmp_path, caplog, monkeypatch):
@@ -74,7 +90,8 @@ def test_slack_webhook_and_ci_annotations(github, tmp_path, monkeypatch):
     stats = tmp_path / "stats.json"
     stats.write_text(json.dumps(STATS_FAIL))
     out = alerts.dispatch(str(stats), sinks=["slack"])
-    assert github.slack and "[error] 2 KPI(s) below target" in github.slack[0]["text"]
+    assert github.slack and "[error] 1 KPI(s) below target" in github.slack[0]["text"]
+    assert "[warning] 1 KPI(s) not measured" in github.slack[0]["text"]
     buf = io.StringIO()
     alerts.CIAnnotationSink(stream=buf).send(out)
     lines = buf.getvalue().splitlines()

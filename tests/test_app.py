@@ -21,7 +21,7 @@ def store(tmp_path_factory, mbpp_path):
     d = tmp_path_factory.mktemp("store")
     cli("eval", "--model", "oracle", "--data-path", mbpp_path, "--limit", "12", "--run-dir", d / "oracle", "--no-progress")
     cli("eval", "--samples", write_samples(d.parent / "e.jsonl", [{"task_id": t, "completion": ""} for t in range(11, 23)]),
-        "--data-path", mbpp_path, "--run-dir", d / "empty", "--no-progress")
+        "--data-path", mbpp_path, "--limit", "12", "--run-dir", d / "empty", "--no-progress")
     cli("train", "--model", "hrm:tiny", "--steps", "4", "--batch", "2", "--seq-len", "64", "--data-path", mbpp_path,
         "--run-dir", d / "train", "--checkpoint-every", "0")
     (d / "train" / "alerts.jsonl").write_text(json.dumps({"time": "2026-01-01T00:00:00", "severity": "warning",

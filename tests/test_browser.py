@@ -41,7 +41,7 @@ def server(tmp_path_factory, mbpp_path):
         "--no-progress")
     cli("eval", "--samples", write_samples(store.parent / "empty.jsonl", [{"task_id": t, "completion": ""}
                                                                           for t in range(11, 21)]),
-        "--data-path", mbpp_path, "--run-dir", store / "empty", "--no-progress")
+        "--data-path", mbpp_path, "--limit", "10", "--run-dir", store / "empty", "--no-progress")
     port = free_port()
     env = {**os.environ, "HRM_GATE_STORE": str(store), "WANDB_MODE": "disabled"}
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",

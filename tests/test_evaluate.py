@@ -39,7 +39,8 @@ def test_oracle_full_test_split_is_deterministic(tmp_path, mbpp_path, oracle_run
     assert summary["per_task"]["367"] == {"n": 1, "c": 1}
     manifest = json.loads((oracle_run / "manifest.json").read_text())
     assert manifest["status"] == "done" and manifest["dataset"]["sha256"]
-    assert manifest["machine"]["cores"] and manifest["protocol"]["prompt"] == "mbpp-3shot"
+    assert manifest["machine"]["cores"] and manifest["protocol"]["generation"] == "reference solutions"
+    assert manifest["protocol"]["temperature"] is None  # the oracle sampled nothing: no fictional settings
     assert "unprivileged" in manifest["sandbox"]["user"] or os.geteuid() != 0
 
 
@@ -58,9 +59,24 @@ def test_samples_file_several_per_task(tmp_path, mbpp_path):
     out = cli("eval", "--samples", write_samples(tmp_path / "s.jsonl", rows), "--dataset", "mbpp",
               "--data-path", mbpp_path, "--k", "1,10", "--run-dir", tmp_path / "r", "--no-progress")
     summary = json.loads((tmp_path / "r" / "run_summary.json").read_text())
-    assert summary["pass_at_k"]["1"] == pytest.approx(0.1) and summary["pass_at_k"]["10"] == pytest.approx(1.0)
-    assert "pass@10 = 1.000" in out.stdout
-    assert "490 of 500 tasks have no sample" in out.stderr
+    # the 490 tasks the file has no sample for count as failures (10 each), not as left out
+    assert summary["pass_at_k"]["1"] == pytest.approx(0.1 * 10 / 500) and summary["pass_at_k"]["10"] == pytest.approx(0.02)
+    assert summary["n_tasks"] == 500 and summary["missing_samples"] == 4900
+    assert summary["status_counts"]["missing"] == 4900 and "pass@10 = 0.020" in out.stdout
+    assert "4900 sample(s) missing" in out.stderr
+    limited = cli("eval", "--samples", tmp_path / "s.jsonl", "--data-path", mbpp_path, "--limit", "10", "--k", "1,10",
+                  "--run-dir", tmp_path / "r10", "--no-progress")
+    assert "pass@1 = 0.100" in limited.stdout and "pass@10 = 1.000" in limited.stdout
+
+
+def test_a_task_with_fewer_samples_counts_the_missing_ones_as_failures(tmp_path, mbpp_path):
+    ref = {json.loads(line)["task_id"]: json.loads(line)["code"] for line in mbpp_path.read_text().splitlines()}
+    rows = [{"task_id": 11, "completion": ref[11]}] * 4 + [{"task_id": 12, "completion": ref[12]}]
+    cli("eval", "--samples", write_samples(tmp_path / "s.jsonl", rows), "--data-path", mbpp_path, "--limit", "2",
+        "--k", "1,4", "--run-dir", tmp_path / "r", "--no-progress")
+    summary = json.loads((tmp_path / "r" / "run_summary.json").read_text())
+    assert summary["per_task"] == {"11": {"n": 4, "c": 4}, "12": {"n": 4, "c": 1}} and summary["missing_samples"] == 3
+    assert summary["pass_at_k"]["1"] == pytest.approx((1 + 0.25) / 2)
 
 
 @pytest.mark.slow

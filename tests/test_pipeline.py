@@ -44,6 +44,7 @@ skip_train = true
 
 [gate]
 resamples = 2000
+allow_mismatch = ["sampling"]  # the baseline is a samples file: its sampling is unknown
 
 [wandb]
 mode = "off"

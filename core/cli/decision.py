@@ -22,7 +22,14 @@ def _add_stats(sub) -> None:
     p.add_argument("--intersection", action="store_true", help="compare only the tasks both runs have (reported)")
     p.add_argument("--kpis", metavar="FILE", help="KPI file whose [significance].alpha decides superiority "
                                                   "(default kpis.toml)")
+    _add_allow_mismatch(p)
     p.add_argument("--out", required=True, metavar="FILE", help="where to write stats.json")
+
+
+def _add_allow_mismatch(p) -> None:
+    p.add_argument("--allow-mismatch", action="append", default=[], metavar="FIELD",
+                   help="compare although the runs differ in FIELD (e.g. temperature, sha256, a group: dataset, "
+                        "sampling, execution; status for an unfinished run); recorded in stats.json. Repeatable")
 
 
 def _print_comparisons(comparisons, label_a, label_b) -> None:
@@ -41,7 +48,7 @@ def _cmd_stats(args) -> int:
     from core.decide.kpi import load_kpis
     paired = paired_comparisons(args.a, args.b, args.k, args.resamples, args.seed, args.intersection,
                                 alpha=load_kpis(args.kpis)["significance"]["alpha"], ci_method=args.ci,
-                                require_pass_at_1=False)
+                                require_pass_at_1=False, allow_mismatch=args.allow_mismatch)
     _print_comparisons(paired.comparisons, paired.label_a, paired.label_b)
     print(f"wrote {save_stats(paired.document(), args.out)}")
     return 0
@@ -61,6 +68,7 @@ def _add_gate(sub) -> None:
     p.add_argument("--resamples", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--intersection", action="store_true")
+    _add_allow_mismatch(p)
     p.add_argument("--out", metavar="FILE", help="stats.json to write (default: the candidate run's stats.json)")
     p.add_argument("--publish", metavar="DIR", help="also write stats.json, run_summary.json and badge.svg (Pass@1, "
                                                      "green at the KPI target) into DIR, e.g. results")
@@ -76,7 +84,8 @@ def _cmd_gate(args) -> int:
     from core.publish.release import publish_gate
     try:
         result = run_gate(args.candidate, args.baseline, bench=args.bench, kpis=args.kpis, train_runs=args.train_runs,
-                          ks=args.k, resamples=args.resamples, seed=args.seed, intersection=args.intersection)
+                          ks=args.k, resamples=args.resamples, seed=args.seed, intersection=args.intersection,
+                          allow_mismatch=args.allow_mismatch)
     except GateError as exc:
         raise UsageError(str(exc)) from None
     print(result.text)
@@ -99,6 +108,7 @@ def _add_report(sub) -> None:
     p.add_argument("--bench", metavar="FILE")
     p.add_argument("--train-run", metavar="RUN_DIR")
     p.add_argument("--kpis", metavar="FILE", help="KPI thresholds (default kpis.toml)")
+    _add_allow_mismatch(p)
     p.add_argument("--out", required=True, metavar="FILE")
 
 
@@ -106,7 +116,7 @@ def _cmd_report(args) -> int:
     from core.decide.gate import run_gate
     from core.publish.report import build_report
     result = run_gate(args.candidate, args.baseline, bench=args.bench, kpis=args.kpis,
-                      train_runs=[args.train_run] if args.train_run else None)
+                      train_runs=[args.train_run] if args.train_run else None, allow_mismatch=args.allow_mismatch)
     out = build_report(result.stats, args.candidate, args.baseline, args.out, args.bench, args.train_run)
     print(f"wrote {out}")
     return 0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from core.base.errors import UsageError
 from core.base.store import RunDir, atomic_write_json, read_json
-from core.decide import kpi
+from core.decide import comparable, kpi
 from core.decide.stats import compare_many, stats_document
 from core.evaluation.collect import load_counts
 
@@ -53,17 +53,22 @@ class Paired:
     min_n: int
     untested: list[int]
     intersection: bool
+    comparability: dict
 
     def document(self) -> dict:
-        return stats_document(self.comparisons, self.label_a, self.label_b, self.intersection)
+        doc = stats_document(self.comparisons, self.label_a, self.label_b, self.intersection)
+        doc["comparability"] = self.comparability
+        return doc
 
 
 def paired_comparisons(candidate: str, baseline: str, ks=(1, 10), resamples: int = 10_000, seed: int = 0,
                        intersection: bool = False, alpha: float | None = None, ci_method: str = "percentile",
-                       require_pass_at_1: bool = True) -> Paired:
-    """The paired bootstrap and permutation test: the one expensive step of deciding."""
+                       require_pass_at_1: bool = True, allow_mismatch=()) -> Paired:
+    """The paired bootstrap and permutation test: the one expensive step of deciding. Runs whose
+    protocols differ, or that did not finish, are refused first (core.decide.comparable)."""
     a, label_a = load_counts(candidate)
     b, label_b = load_counts(baseline)
+    comparability = comparable.check(candidate, baseline, allow_mismatch)
     min_n = min(n for counts in (a, b) for n, _ in counts.values())
     usable = [k for k in ks if k <= min_n]
     if require_pass_at_1 and 1 not in usable:
@@ -73,7 +78,8 @@ def paired_comparisons(candidate: str, baseline: str, ks=(1, 10), resamples: int
     extra = {"alpha": alpha} if alpha is not None else {}
     comparisons = compare_many(a, b, usable, resamples=resamples, seed=seed, intersection=intersection,
                                ci_method=ci_method, **extra)
-    return Paired(comparisons, label_a, label_b, min_n, [k for k in ks if k not in usable], intersection)
+    return Paired(comparisons, label_a, label_b, min_n, [k for k in ks if k not in usable], intersection,
+                  comparability)
 
 
 def decide(paired: Paired, candidate: str, baseline: str, bench: str | None = None, kpis: str | None = None,
@@ -101,10 +107,11 @@ def decide(paired: Paired, candidate: str, baseline: str, bench: str | None = No
 
 def run_gate(candidate: str, baseline: str, bench: str | None = None, kpis: str | None = None,
              train_runs=None, ks=(1, 10), resamples: int = 10_000, seed: int = 0,
-             intersection: bool = False) -> GateResult:
+             intersection: bool = False, allow_mismatch=()) -> GateResult:
     """Compare and decide in one call. Writes nothing: save_stats writes the result where wanted."""
     alpha = kpi.load_kpis(kpis)["significance"]["alpha"]
-    paired = paired_comparisons(candidate, baseline, ks, resamples, seed, intersection, alpha=alpha)
+    paired = paired_comparisons(candidate, baseline, ks, resamples, seed, intersection, alpha=alpha,
+                                allow_mismatch=allow_mismatch)
     return decide(paired, candidate, baseline, bench, kpis, train_runs)
 
 

@@ -32,7 +32,7 @@ def counts_from_results(rows: list[dict]) -> dict[str, tuple[int, int]]:
 
 def summarize_results(rows: list[dict], ks=DEFAULT_KS) -> dict:
     counts = counts_from_results(rows)
-    by_status = {s: 0 for s in STATUSES}
+    by_status = {s: 0 for s in (*STATUSES, "missing")}
     for r in rows:
         by_status[r["status"]] = by_status.get(r["status"], 0) + 1
     table = pass_at_k_table(counts, ks)

@@ -70,6 +70,32 @@ def read_samples_file(path: str, dataset: data.Dataset) -> list[dict]:
     return out
 
 
+SAMPLING_FIELDS = ("prompt", "n", "temperature", "top_p", "max_new_tokens", "stop")
+
+
+def generation_kind(cfg: EvalConfig, generator) -> str:
+    if generator is None:
+        return "samples file"
+    return "model" if generator.cleanup else "reference solutions"
+
+
+def missing_results(sample_rows: list[dict], dataset: data.Dataset) -> list[dict]:
+    """Every task is scored on as many samples as the best-covered task has: a sample the file lacks
+    counts as a failure (a task left out would flatter the run), with status "missing"."""
+    have: dict[str, list[int]] = {data.task_key(t.task_id): [] for t in dataset.tasks}
+    for r in sample_rows:
+        have[data.task_key(r["task_id"])].append(r["sample_id"])
+    n = max(len(ids) for ids in have.values())
+    rows = []
+    for task in dataset.tasks:
+        ids = have[data.task_key(task.task_id)]
+        start = max(ids, default=-1) + 1
+        rows += [{"task_id": task.task_id, "sample_id": start + i, "passed": False, "status": "missing",
+                  "error": "no sample for this task in the samples file: counted as a failure"}
+                 for i in range(n - len(ids))]
+    return rows
+
+
 def _order(dataset: data.Dataset):
     index = {data.task_key(t.task_id): i for i, t in enumerate(dataset.tasks)}
     return lambda row: (index[data.task_key(row["task_id"])], row["sample_id"])
@@ -81,26 +107,31 @@ def run_eval(cfg: EvalConfig) -> dict:
         raise UsageError("give exactly one of --model SPEC or --samples FILE")
     dataset = data.load_dataset(cfg.dataset, cfg.data_path, cfg.split, cfg.limit)
     template = prompts.get_template(cfg.prompt, cfg.dataset)
+    missing_rows: list[dict] = []
     if cfg.samples:
         sample_rows = read_samples_file(cfg.samples, dataset)
-        with_samples = {data.task_key(r["task_id"]) for r in sample_rows}
-        missing = [t for t in dataset.tasks if data.task_key(t.task_id) not in with_samples]
-        if missing:
-            log.warning("%d of %d tasks have no sample and are left out of this run", len(missing), len(dataset.tasks))
-            dataset.tasks = [t for t in dataset.tasks if data.task_key(t.task_id) in with_samples]
+        missing_rows = missing_results(sample_rows, dataset)
+        if missing_rows:
+            log.warning("%d sample(s) missing from %s (tasks with fewer samples than the most any task has, or "
+                        "none): counted as failures", len(missing_rows), cfg.samples)
         model_label = f"samples:{Path(cfg.samples).name}"
         generator = None
     else:
         spec = parse_spec(cfg.model)  # fail on a bad spec or missing weights before touching the run directory
         generator = load_generator(spec)
-        sample_rows, missing, model_label = None, [], str(spec)
+        sample_rows, model_label = None, str(spec)
     limits = Limits(timeout_s=cfg.timeout)
-    protocol = {"prompt": template.name, "n": cfg.n, "temperature": cfg.temperature, "top_p": cfg.top_p,
-                "max_new_tokens": cfg.max_new_tokens, "stop": list(template.stop), "timeout_s": cfg.timeout,
-                "challenge_tests": cfg.challenge_tests, "postprocess": POSTPROCESS if cfg.model else "none (scored as given)",
+    protocol = {"generation": generation_kind(cfg, generator), "prompt": template.name, "n": cfg.n,
+                "temperature": cfg.temperature, "top_p": cfg.top_p, "max_new_tokens": cfg.max_new_tokens,
+                "stop": list(template.stop), "timeout_s": cfg.timeout, "challenge_tests": cfg.challenge_tests,
+                "postprocess": POSTPROCESS if generator is not None and generator.cleanup else "none (scored as given)",
                 "ks": list(cfg.ks), "limits": asdict(limits)}
+    if protocol["generation"] != "model":  # nothing was sampled here: these settings would be fiction
+        protocol.update(dict.fromkeys(SAMPLING_FIELDS))
     ds_info = {"name": dataset.name, "split": dataset.split, "sha256": dataset.sha256, "path": dataset.path,
-               "n_tasks": len(dataset.tasks), "tasks_without_samples": len(missing)}
+               "n_tasks": len(dataset.tasks),
+               "tasks_without_samples": len({data.task_key(r["task_id"]) for r in missing_rows
+                                             if r["sample_id"] == 0})}
     identity = {"kind": "eval", "model": model_label, "dataset": {k: ds_info[k] for k in ("name", "split", "sha256", "n_tasks")},
                 "protocol": {k: v for k, v in protocol.items() if k not in ("limits", "ks")}}
     if cfg.samples:
@@ -115,7 +146,7 @@ def run_eval(cfg: EvalConfig) -> dict:
     resumed = run.claim(identity, manifest)
     previous = signal.signal(signal.SIGTERM, _raise_cancelled)
     try:
-        summary = _execute(cfg, run, dataset, template, sample_rows, limits, resumed, generator)
+        summary = _execute(cfg, run, dataset, template, sample_rows, limits, resumed, generator, missing_rows)
     except (Cancelled, KeyboardInterrupt):
         run.update_manifest(status="cancelled", ended_at=now_iso())
         raise
@@ -127,7 +158,7 @@ def run_eval(cfg: EvalConfig) -> dict:
     return summary
 
 
-def _execute(cfg, run, dataset, template, sample_rows, limits, resumed, generator) -> dict:
+def _execute(cfg, run, dataset, template, sample_rows, limits, resumed, generator, missing_rows) -> dict:
     samples_path = run.file("samples.jsonl")
     if generator is not None:
         params = SamplingParams(n=cfg.n, temperature=cfg.temperature, top_p=cfg.top_p,
@@ -143,7 +174,7 @@ def _execute(cfg, run, dataset, template, sample_rows, limits, resumed, generato
         sample_rows = read_jsonl(samples_path)
     tasks = dataset.by_key()
     key = lambda r: (data.task_key(r["task_id"]), r["sample_id"])  # noqa: E731
-    results = {key(r): r for r in read_jsonl(run.file("results.jsonl"), repair=True)}
+    results = {key(r): r for r in [*missing_rows, *read_jsonl(run.file("results.jsonl"), repair=True)]}
     timings = {key(r): r for r in read_jsonl(run.file("timings.jsonl"), repair=True)}
     todo = [r for r in sample_rows if key(r) not in results]
     if resumed:
@@ -175,6 +206,7 @@ def _execute(cfg, run, dataset, template, sample_rows, limits, resumed, generato
     atomic_write_jsonl(run.file("results.jsonl"), final)
     atomic_write_jsonl(run.file("timings.jsonl"), sorted(timings.values(), key=order))
     summary = summarize_results(final, cfg.ks)
+    summary["missing_samples"] = len(missing_rows)
     summary.update(run_id=run.run_id, model=run.manifest()["model"], dataset=dataset.name, split=dataset.split,
                    timings={"executed_now": len(todo), "exec_wall_s": round(exec_wall, 3),
                             "samples_per_s": round(len(todo) / exec_wall, 2) if todo and exec_wall > 0 else None,

@@ -40,7 +40,7 @@ CONFIGS = {"train": (TrainConfig, "own"), "candidate": (EvalConfig, "side"), "ba
            "bench": (BenchConfig, "own"), "pipeline": (EvalConfig, "pipeline")}
 OWN = {
     "pipeline": ("out_dir",),
-    "gate": ("kpis", "resamples", "intersection", "publish", "release", "tag", "repo_dir"),
+    "gate": ("kpis", "resamples", "intersection", "allow_mismatch", "publish", "release", "tag", "repo_dir"),
     "wandb": ("mode",),
     "report": ("enabled",),
     "alerts": ("sinks", "repo", "pr", "sha"),
@@ -193,7 +193,8 @@ class Pipeline:
             "eval-baseline": {**self.cfg["baseline"], "data": data},
             "bench": self.cfg.get("bench", {}),
             "decide": {"ks": data["ks"], "seed": data["seed"], "resamples": g.get("resamples"),
-                       "intersection": g.get("intersection"), "train": "train" in self.cfg,
+                       "intersection": g.get("intersection"), "allow_mismatch": g.get("allow_mismatch"),
+                       "train": "train" in self.cfg,
                        "kpis": kpis.read_text(encoding="utf-8") if kpis.is_file() else None},
             "publish": {k: v for k, v in g.items() if k in ("publish", "release", "tag", "repo_dir")},
             "wandb": self.cfg.get("wandb", {}),
@@ -260,7 +261,8 @@ class Pipeline:
         candidate, baseline = str(self.path("candidate")), str(self.path("baseline"))
         paired = paired_comparisons(candidate, baseline, self.ks, int(g.get("resamples", 10_000)),
                                     int(self.shared()["seed"]), bool(g.get("intersection", False)),
-                                    alpha=load_kpis(self.kpis())["significance"]["alpha"])
+                                    alpha=load_kpis(self.kpis())["significance"]["alpha"],
+                                    allow_mismatch=g.get("allow_mismatch", ()))
         result = decide(paired, candidate, baseline, bench=self.bench_file(), kpis=self.kpis(),
                         train_runs=self.train_runs())
         save_stats(result.stats, self.path("stats.json"))

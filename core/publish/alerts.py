@@ -22,6 +22,7 @@ from pathlib import Path
 
 from core.base.errors import GateError
 from core.base.settings import ALPHA
+from core.decide import comparable
 from core.publish.github import Http, api_base
 from core.base.store import read_json, read_jsonl
 
@@ -51,16 +52,28 @@ class Outcome:
     comment: str
 
 
+def reported_only(kpi: dict) -> bool:
+    """A KPI the seed reports beside the verdict without deciding it (kpis.toml's groups say which)."""
+    return "(reported)" in (kpi.get("group") or "")
+
+
 def evaluate_rules(stats: dict, monitor_alerts: list[dict] = (), run_url: str | None = None) -> Outcome:
     verdict = stats.get("verdict")
     gate = stats.get("gate") or {}
     alerts = [Alert("ci_complete", "info", f"CI run complete: verdict {verdict or 'not decided'}")]
-    failing = [k for k in gate.get("kpis", []) if not k.get("met")]
+    kpis = gate.get("kpis", [])
+    # Only a KPI that was measured and missed its target is below target; reported-only KPIs inform the
+    # verdict's reader but do not decide it, and an unmeasured KPI says so rather than "below".
+    failing = [k for k in kpis if k.get("held") is False and not reported_only(k)]
+    unmeasured = [k for k in kpis if k.get("held") is None and not reported_only(k)]
     labels = []
     if failing:
         alerts.append(Alert("kpi_below_target", "error", f"{len(failing)} KPI(s) below target",
                             [f"{k['label']}: {k['shown']} (target {k['target']})" for k in failing]))
         labels.append("kpi-below-target")
+    if unmeasured:
+        alerts.append(Alert("kpi_not_measured", "warning", f"{len(unmeasured)} KPI(s) not measured (count as not met)",
+                            [f"{k['label']}: not measured (target {k['target']})" for k in unmeasured]))
     p = (stats.get("pass_at_1") or {}).get("p_value")
     alpha = stats.get("alpha", ALPHA)
     if p is not None and p >= alpha:
@@ -73,7 +86,7 @@ def evaluate_rules(stats: dict, monitor_alerts: list[dict] = (), run_url: str | 
     if verdict == "SUCCESS":
         alerts.append(Alert("gate_pass", "info", "release gate passed"))
         labels.append("gate-passed")
-    state = "success" if verdict == "SUCCESS" and not failing else "failure"
+    state = "success" if verdict == "SUCCESS" else "failure"
     return Outcome(alerts, verdict, labels, state, render_comment(stats, alerts, run_url))
 
 
@@ -88,6 +101,7 @@ def render_comment(stats: dict, alerts: list[Alert], run_url: str | None) -> str
         lines.append("")
     for reason in gate.get("reasons", []):
         lines.append(f"- {reason}")
+    lines += ["", *(f"- {line.strip()}" for line in comparable.describe(stats))]
     for a in alerts:
         if a.details:
             lines += ["", f"**{a.message}**"] + [f"- {d}" for d in a.details]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from datetime import datetime, timezone
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
@@ -20,6 +21,7 @@ from core.views import charts
 
 from core.views import dashboard
 from core.base.errors import GateError
+from core.decide import comparable
 from core.base.store import RunDir, read_json
 
 
@@ -68,6 +70,7 @@ def build_report(stats: dict, candidate: str, baseline: str, out: str | Path | N
     story.append(_table(srows))
     story.append(Paragraph(f"{stats['n_tasks']} tasks, {stats['resamples']} resamples, seed {stats['seed']}; "
                            f"{stats['method']['ci']}; p: {stats['method']['p_value']}.", styles["Normal"]))
+    story += [Paragraph(escape(line), styles["Normal"]) for line in comparable.describe(stats)]
     acc = [r for run in (RunDir(candidate), RunDir(baseline)) for r in dashboard.pass_at_k_with_ci(run)]
     if acc:
         story.append(_png(charts.pass_at_k_bars(acc)))

@@ -37,7 +37,7 @@ UID_BASE = 1_000_000_000
 MAX_WORKERS = 16
 UID_SPAN = (1 << 22) * MAX_WORKERS
 OUTER_GRACE_S = 5.0
-STATUSES = ("passed", "failed", "timeout", "error")
+STATUSES = ("passed", "failed", "timeout", "error")  # and "missing", for samples a file lacks
 
 
 @dataclass(frozen=True)
