@@ -63,10 +63,14 @@ def test_significance_page_matches_gate(store, monkeypatch):
     assert not at.exception
     assert at.subheader[0].value == "Verdict: FAILURE"
     summary = at.dataframe[0].value
-    assert summary.loc[0, "delta"] == 1.0 and summary.loc[0, "p-value"] < 0.001
     from core.decide.gate import run_gate
+    from core.decide.stats import show_p
     ref = run_gate(str(store / "oracle"), str(store / "empty"), ks=(1, 10), resamples=2000)
-    assert summary.loc[0, "p-value"] == ref.stats["pass_at_1"]["p_value"]
+    p1 = ref.stats["pass_at_1"]
+    # one sample per task: the exact McNemar p decides pass@1 (12 discordant tasks: 2 / 2**12), unadjusted
+    assert p1["p_value_decision"] == pytest.approx(2 / 2 ** 12) and p1["role"] == "confirmatory"
+    assert summary.loc[0, "delta"] == 1.0 and summary.loc[0, "p (decides)"] == show_p(p1["p_value_decision"])
+    assert "McNemar" in summary.loc[0, "p method"]
     assert at.get("download_button")
     assert store_files(store) == before  # deciding on a screen writes nothing
 

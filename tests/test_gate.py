@@ -92,3 +92,24 @@ def test_collect_cli_on_real_run(oracle_and_empty):
     oracle, _ = oracle_and_empty
     out = cli("collect", oracle)
     assert "oracle: done, 500 results" in out.stdout and "pass@1 1.000" in out.stdout
+
+
+def test_the_verdict_states_its_power(tmp_path, oracle_and_empty):
+    """The minimum detectable effect was computed and shown nowhere; now it is in the verdict."""
+    from core.decide.gate import run_gate
+    oracle, empty = oracle_and_empty
+    res = run_gate(str(oracle), str(empty), ks=(1,), resamples=1000)
+    power = res.stats["power"]
+    assert power["n_tasks"] == 500 and power["target_delta_pp"] == 4.0 and power["mde_pp"] > 0
+    said = [r for r in res.verdict.reasons if r.startswith("underpowered")]
+    assert bool(said) == power["underpowered"]
+
+
+def test_twenty_tasks_are_underpowered_for_a_four_point_target():
+    from core.decide.gate import power_of
+    from core.decide.kpi import load_kpis
+    from core.decide.stats import compare
+    a = {t: (1, int(t < 8)) for t in range(20)}
+    b = {t: (1, int(t < 6)) for t in range(20)}
+    power = power_of(compare(a, b, resamples=1000), load_kpis())
+    assert power["underpowered"] and power["mde_pp"] > 10 * power["target_delta_pp"] / 4

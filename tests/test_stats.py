@@ -112,3 +112,38 @@ def test_holm():
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
     many = compare_many(*random_counts(8, n=10, shift=0.05), ks=(1, 10), resamples=500)
     assert all(c.p_value_holm >= c.p_value for c in many)
+
+
+def test_pass_at_1_is_confirmatory_unadjusted_and_other_k_are_holm_adjusted():
+    """Before: the gate decided on a Holm-adjusted pass@1 p while the PDF showed the raw one."""
+    rng = np.random.default_rng(3)
+    a = {t: (10, int(rng.binomial(10, 0.45))) for t in range(300)}
+    b = {t: (10, int(rng.binomial(10, 0.40))) for t in range(300)}
+    c1, c10 = compare_many(a, b, (1, 10), resamples=2000, seed=0)
+    assert c1.role == "confirmatory" and c1.p_for_decision == c1.p_value and c1.p_value_holm >= c1.p_value
+    assert c10.role == "secondary" and c10.p_for_decision == c10.p_value_holm
+    doc = stats_document([c1, c10], "A", "B")
+    assert doc["pass_at_1"]["p_value_decision"] == c1.p_value and doc["pass_at_10"]["p_value_decision"] == c10.p_value_holm
+
+
+def test_one_sample_per_task_decides_on_the_exact_mcnemar():
+    a = {t: (1, int(t < 30)) for t in range(100)}
+    b = {t: (1, int(t < 20)) for t in range(100)}
+    c = compare(a, b, k=1, resamples=2000, seed=0)
+    assert c.mcnemar["discordant"] == 10 and c.p_for_decision == c.mcnemar["p_value"] == pytest.approx(2 / 2 ** 10)
+    assert "McNemar" in c.p_decision_method
+
+
+def test_alpha_comes_from_the_caller_everywhere():
+    """Before: with alpha 0.01 in kpis.toml the gate said PARTIAL while stats.json said superior."""
+    a = {t: (1, int(t < 30)) for t in range(100)}
+    b = {t: (1, int(t < 20)) for t in range(100)}  # McNemar p = 0.00195
+    assert compare(a, b, resamples=2000, alpha=0.05).superior
+    strict = compare(a, b, resamples=2000, alpha=0.001)
+    assert not strict.superior and stats_document([strict], "A", "B")["alpha"] == 0.001
+
+
+def test_p_at_its_monte_carlo_floor_is_shown_as_a_bound():
+    from core.decide.stats import show_p
+    assert show_p(1 / 10_001, 10_000, "sign-flip permutation") == "< 9.999e-05 (1/(B+1), B = 10,000)"
+    assert show_p(0.02912, 10_000, "sign-flip permutation") == "0.02912" and show_p(None) == "not tested"

@@ -26,6 +26,11 @@ def _add_stats(sub) -> None:
     p.add_argument("--out", required=True, metavar="FILE", help="where to write stats.json")
 
 
+def show_p(*args):
+    from core.decide.stats import show_p as show
+    return show(*args)
+
+
 def _add_allow_mismatch(p) -> None:
     p.add_argument("--allow-mismatch", action="append", default=[], metavar="FIELD",
                    help="compare although the runs differ in FIELD (e.g. temperature, sha256, a group: dataset, "
@@ -34,9 +39,9 @@ def _add_allow_mismatch(p) -> None:
 
 def _print_comparisons(comparisons, label_a, label_b) -> None:
     for c in comparisons:
-        holm = f", Holm {c.p_value_holm:.4g}" if c.p_value_holm is not None else ""
-        print(f"pass@{c.k}: {label_a} {c.a:.3f} vs {label_b} {c.b:.3f}; delta {c.delta:+.3f}, "
-              f"95% CI [{c.ci95[0]:+.3f}, {c.ci95[1]:+.3f}], p = {c.p_value:.4g}{holm}; "
+        p = show_p(c.p_for_decision, c.resamples, c.p_decision_method)
+        print(f"pass@{c.k} ({c.role}): {label_a} {c.a:.3f} vs {label_b} {c.b:.3f}; delta {c.delta:+.3f}, "
+              f"95% CI [{c.ci95[0]:+.3f}, {c.ci95[1]:+.3f}], p = {p} ({c.p_decision_method}); "
               f"{'superior' if c.superior else 'not shown superior'} ({c.n_tasks} tasks, MDE {c.mde:.3f})")
         if c.mcnemar:
             m = c.mcnemar

@@ -96,13 +96,26 @@ def decide(paired: Paired, candidate: str, baseline: str, bench: str | None = No
     verdict = kpi.decide(cfg, rows)
     verdict.reasons += [f"pass@{k} not tested: the runs have only {paired.min_n} sample(s) per task; eval with "
                         f"--n {k} or more" for k in paired.untested]
+    power = power_of(paired.comparisons[0], cfg)
+    if power["underpowered"]:
+        verdict.reasons.append(
+            f"underpowered: with {power['n_tasks']} tasks this comparison detects a pass@1 difference of "
+            f"{power['mde_pp']:.1f} pp with 80% power at alpha {power['alpha']:g}, more than the target delta of "
+            f"{power['target_delta_pp']:g} pp; evaluate more tasks or more samples per task")
     doc = paired.document()
-    doc.update(verdict=verdict.verdict, gate=verdict.to_dict(), k_not_tested=paired.untested,
+    doc.update(verdict=verdict.verdict, gate=verdict.to_dict(), k_not_tested=paired.untested, power=power,
                bench_machine=(bench_doc or {}).get("machine"))
     first = paired.comparisons[0]
     header = (f"candidate {paired.label_a} vs baseline {paired.label_b}: {first.n_tasks} paired tasks, "
               f"{first.resamples} resamples, seed {first.seed}")
     return GateResult(verdict, doc, header + "\n\n" + kpi.format_table(verdict))
+
+
+def power_of(c1, cfg: dict) -> dict:
+    """The minimum detectable pass@1 difference (80% power, the gate's alpha) against the target delta."""
+    target = cfg["accuracy"]["delta_pass_at_1_min_pp"]
+    return {"n_tasks": c1.n_tasks, "alpha": c1.alpha, "power": 0.8, "mde_pp": round(100 * c1.mde, 2),
+            "target_delta_pp": target, "underpowered": 100 * c1.mde > target, "method": c1.mde_method}
 
 
 def run_gate(candidate: str, baseline: str, bench: str | None = None, kpis: str | None = None,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from core.base.errors import UsageError
 from core.base.settings import EXIT_CODES, KPIS_PATH
-from core.decide.stats import Comparison
+from core.decide.stats import Comparison, show_p
 
 DEFAULT_KPIS = KPIS_PATH
 
@@ -96,7 +96,8 @@ def evaluate_kpis(cfg: dict, comparisons: dict[int, Comparison], candidate_bench
         _kpi("ci_lower", "95% CI lower bound of delta Pass@1", "> 0", c1 and c1.ci95[0], lambda v: v > 0,
              c1 and f"[{100 * c1.ci95[0]:+.1f}, {100 * c1.ci95[1]:+.1f}] pp", "significance"),
         _kpi("p_value", "p-value of delta Pass@1", f"< {sig['alpha']:g}", c1 and c1.p_for_decision,
-             lambda v: v < sig["alpha"], c1 and f"{c1.p_for_decision:.4g}", "significance"),
+             lambda v: v < sig["alpha"], c1 and f"{show_p(c1.p_for_decision, c1.resamples, c1.p_decision_method)} "
+                                                 f"({c1.p_decision_method})", "significance"),
         _kpi("latency_ms", "Latency, 512-token prefill", f"<= {eff['latency_ms_max']:g} ms", cb.get("latency_ms"),
              lambda v: v <= eff["latency_ms_max"], f"{cb.get('latency_ms') or 0:.1f} ms", "efficiency"),
         _kpi("latency_ratio", "Latency vs baseline", f"<= {100 * eff['latency_ratio_max']:.0f}%", ratio("latency_ms"),

@@ -51,8 +51,27 @@ class Comparison:
     alpha: float = ALPHA
 
     @property
+    def confirmatory(self) -> bool:
+        """The seed's confirmatory test is delta pass@1 alone; every other k is secondary."""
+        return self.k == 1
+
+    @property
     def p_for_decision(self) -> float:
+        """pass@1: its own p (exact McNemar where each side has one sample per task, else the sign-flip
+        permutation p), unadjusted; a secondary k: Holm-adjusted over the k's tested together."""
+        if self.confirmatory:
+            return self.mcnemar["p_value"] if self.mcnemar else self.p_value
         return self.p_value_holm if self.p_value_holm is not None else self.p_value
+
+    @property
+    def p_decision_method(self) -> str:
+        if self.confirmatory:
+            return "exact McNemar (one sample per task)" if self.mcnemar else self.p_method
+        return self.p_method + (", Holm-adjusted (secondary)" if self.p_value_holm is not None else " (secondary)")
+
+    @property
+    def role(self) -> str:
+        return "confirmatory" if self.confirmatory else "secondary"
 
     @property
     def superior(self) -> bool:
@@ -62,6 +81,7 @@ class Comparison:
         d = asdict(self)
         d["ci95"] = list(self.ci95)
         d["superior"] = self.superior
+        d["p_value_decision"] = self.p_for_decision
         return d
 
 
@@ -192,14 +212,16 @@ def stats_document(comparisons: list[Comparison], label_a: str, label_b: str, in
     doc: dict = {}
     for c in comparisons:
         doc[f"pass_at_{c.k}"] = {label_a: c.a, label_b: c.b, "delta": c.delta, "ci95": list(c.ci95),
-                                 "p_value": c.p_value, "p_value_holm": c.p_value_holm, "superior": c.superior,
-                                 "n_tasks": c.n_tasks}
+                                 "p_value": c.p_value, "p_value_holm": c.p_value_holm,
+                                 "p_value_decision": c.p_for_decision, "p_decision_method": c.p_decision_method,
+                                 "role": c.role, "mde": c.mde, "superior": c.superior, "n_tasks": c.n_tasks}
     first = comparisons[0]
     doc.update(
         verdict=None,
         candidate=label_a, baseline=label_b,
         method={"ci": first.ci_method, "p_value": first.p_method, "multiple_k": "Holm" if len(comparisons) > 1 else None,
-                "superiority": f"CI lower bound > 0 and p < {first.alpha:g} (Holm-adjusted where several k)",
+                "superiority": f"pass@1 (confirmatory): CI lower bound > 0 and p < {first.alpha:g}, p unadjusted "
+                               "(exact McNemar where n = 1); other k are secondary, Holm-adjusted",
                 "mde": first.mde_method},
         resamples=first.resamples, seed=first.seed, n_tasks=first.n_tasks, alpha=first.alpha,
         tasks_dropped=first.tasks_dropped if intersection else None,
@@ -207,3 +229,13 @@ def stats_document(comparisons: list[Comparison], label_a: str, label_b: str, in
         mde={f"pass_at_{c.k}": c.mde for c in comparisons},
     )
     return doc
+
+
+def show_p(p: float | None, resamples: int | None = None, method: str = "") -> str:
+    """One format for a p-value on every surface: 4 significant digits, and a permutation p at its Monte
+    Carlo floor as "< 1/(B+1)" (the test cannot say more with B resamples)."""
+    if p is None:
+        return "not tested"
+    if resamples and "permutation" in method and p <= 1.0 / (resamples + 1) * (1 + 1e-9):
+        return f"< {1.0 / (resamples + 1):.4g} (1/(B+1), B = {resamples:,})"
+    return f"{p:.4g}"

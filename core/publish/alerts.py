@@ -74,7 +74,8 @@ def evaluate_rules(stats: dict, monitor_alerts: list[dict] = (), run_url: str | 
     if unmeasured:
         alerts.append(Alert("kpi_not_measured", "warning", f"{len(unmeasured)} KPI(s) not measured (count as not met)",
                             [f"{k['label']}: not measured (target {k['target']})" for k in unmeasured]))
-    p = (stats.get("pass_at_1") or {}).get("p_value")
+    p1 = stats.get("pass_at_1") or {}
+    p = p1.get("p_value_decision", p1.get("p_value"))
     alpha = stats.get("alpha", ALPHA)
     if p is not None and p >= alpha:
         alerts.append(Alert("inconclusive", "warning", f"p = {p:.4g} >= {alpha:g}: the difference is not established"))

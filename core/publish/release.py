@@ -17,6 +17,7 @@ from xml.sax.saxutils import escape
 from core.base.errors import GateError
 from core.base.settings import RELEASE_TAG
 from core.base.store import atomic_write_json, atomic_write_text
+from core.decide.stats import show_p
 from core.publish.report import build_report
 from core.publish.tracking import PROJECT
 
@@ -169,8 +170,14 @@ def publish_gate(stats: dict, candidate: str, baseline: str, results_dir: str, t
     summary = candidate_pass_at_1(stats)
     message = (f"HRM-CodeGen Gate SUCCESS: candidate {stats.get('candidate')} pass@1 "
                f"{100 * (summary or 0):.1f}% vs baseline {stats.get('baseline')}, "
-               f"delta {100 * stats['pass_at_1']['delta']:+.1f} pp, p {stats['pass_at_1']['p_value']:.4g}")
+               f"delta {100 * stats['pass_at_1']['delta']:+.1f} pp, p {show_p(decision_p(stats), stats.get('resamples'), stats['pass_at_1'].get('p_decision_method', ''))}")
     t = tag_release(repo_dir, tag, message)
     lines.append(f"tagged {t.tag} at {t.commit[:12]}" + ("" if t.created else " (already there)")
                  + f"; push it with: git push origin {t.tag}")
     return lines
+
+
+def decision_p(stats: dict) -> float | None:
+    """The p-value the gate decided on (pass@1, confirmatory)."""
+    p1 = stats.get("pass_at_1") or {}
+    return p1.get("p_value_decision", p1.get("p_value"))

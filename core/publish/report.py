@@ -13,7 +13,7 @@ from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import cm
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
@@ -22,6 +22,8 @@ from core.views import charts
 from core.views import dashboard
 from core.base.errors import GateError
 from core.decide import comparable
+from core.decide.stats import show_p
+from core.views.dashboard import STAT_KEYS
 from core.base.store import RunDir, read_json
 
 
@@ -48,6 +50,7 @@ def build_report(stats: dict, candidate: str, baseline: str, out: str | Path | N
     """The summary PDF of a decided gate (`stats`: the stats.json document with its verdict), written to
     `out`, or returned as bytes when out is None (the app offers it without writing a file)."""
     styles = getSampleStyleSheet()
+    small = ParagraphStyle("small", parent=styles["Normal"], fontSize=7, leading=8)
     if not stats.get("verdict") or "gate" not in stats:
         raise GateError("this stats.json holds no verdict; run `python -m core gate` (or the pipeline) first")
     v = stats["gate"]
@@ -64,9 +67,12 @@ def build_report(stats: dict, candidate: str, baseline: str, out: str | Path | N
     srows = [["metric", "candidate", "baseline", "delta", "95% CI", "p-value", "superior"]]
     for key, s in stats.items():
         if key.startswith("pass_at_"):
-            vals = [x for name, x in s.items() if name not in ("delta", "ci95", "p_value", "p_value_holm", "superior", "n_tasks")]
+            vals = [x for name, x in s.items() if name not in STAT_KEYS]
             srows.append([key.replace("_at_", "@"), f"{vals[0]:.3f}", f"{vals[1]:.3f}", f"{s['delta']:+.3f}",
-                          f"[{s['ci95'][0]:+.3f}, {s['ci95'][1]:+.3f}]", f"{s['p_value']:.4g}", str(s["superior"])])
+                          f"[{s['ci95'][0]:+.3f}, {s['ci95'][1]:+.3f}]",
+                          Paragraph(escape(f"{show_p(s.get('p_value_decision', s['p_value']), stats.get('resamples'), s.get('p_decision_method', ''))} "
+                                           f"({s.get('role', '')}; {s.get('p_decision_method', '')})"), small),
+                          str(s["superior"])])
     story.append(_table(srows))
     story.append(Paragraph(f"{stats['n_tasks']} tasks, {stats['resamples']} resamples, seed {stats['seed']}; "
                            f"{stats['method']['ci']}; p: {stats['method']['p_value']}.", styles["Normal"]))

@@ -8,7 +8,7 @@ import numpy as np
 from core.evaluation.collect import load_counts
 from core.evaluation.passk import per_task_pass_at_k
 from core.lab.monitor import count_alerts
-from core.decide.stats import bootstrap_means
+from core.decide.stats import bootstrap_means, show_p
 from core.base.store import REPO_ROOT, RunDir, list_runs, read_json, read_jsonl
 
 
@@ -147,7 +147,8 @@ def results_so_far(run: RunDir) -> int:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
 
 
-STAT_KEYS = ("delta", "ci95", "p_value", "p_value_holm", "superior", "n_tasks")
+STAT_KEYS = ("delta", "ci95", "p_value", "p_value_holm", "p_value_decision", "p_decision_method", "role", "mde",
+             "superior", "n_tasks")
 
 
 def stats_rows(stats: dict) -> list[dict]:
@@ -158,7 +159,10 @@ def stats_rows(stats: dict) -> list[dict]:
             labels = [x for x in s if x not in STAT_KEYS]
             rows.append({"metric": key.replace("_at_", "@"), labels[0]: s[labels[0]], labels[1]: s[labels[1]],
                          "delta": s["delta"], "95% CI": f"[{s['ci95'][0]:+.3f}, {s['ci95'][1]:+.3f}]",
-                         "p-value": s["p_value"], "Holm p": s["p_value_holm"], "superior": s["superior"]})
+                         "role": s.get("role", ""),
+                         "p (decides)": show_p(s.get("p_value_decision", s["p_value"]), stats.get("resamples"),
+                                               s.get("p_decision_method", "")),
+                         "p method": s.get("p_decision_method", ""), "superior": s["superior"]})
     return rows
 
 
