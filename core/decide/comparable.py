@@ -19,7 +19,7 @@ from core.base.store import RunDir
 DATASET = ("dataset.name", "dataset.split", "dataset.sha256")
 SAMPLING = ("protocol.prompt", "protocol.n", "protocol.temperature", "protocol.top_p", "protocol.max_new_tokens",
             "protocol.stop")
-EXECUTION = ("protocol.timeout_s", "protocol.challenge_tests", "protocol.limits")
+EXECUTION = ("protocol.timeout_s", "protocol.challenge_tests", "protocol.limits", "protocol.environment")
 FIELDS = DATASET + SAMPLING + EXECUTION
 GROUPS = {"dataset": DATASET, "sampling": SAMPLING, "execution": EXECUTION}
 

@@ -21,7 +21,7 @@ from core.tasks import data
 from core.tasks import prompts
 from core.base.errors import SamplesError
 from core.evaluation.config import EvalConfig
-from core.sandbox.pool import Job, Limits, SandboxPool
+from core.sandbox.pool import SAMPLE_ENVIRONMENT, Job, Limits, SandboxPool
 from core.base.machine import git_commit, machine_info, now_iso, package_versions
 from core.evaluation.collect import summarize_results
 from core.evaluation.generate import POSTPROCESS, generate_samples
@@ -125,7 +125,7 @@ def run_eval(cfg: EvalConfig) -> dict:
                 "temperature": cfg.temperature, "top_p": cfg.top_p, "max_new_tokens": cfg.max_new_tokens,
                 "stop": list(template.stop), "timeout_s": cfg.timeout, "challenge_tests": cfg.challenge_tests,
                 "postprocess": POSTPROCESS if generator is not None and generator.cleanup else "none (scored as given)",
-                "ks": list(cfg.ks), "limits": asdict(limits)}
+                "ks": list(cfg.ks), "limits": asdict(limits), "environment": SAMPLE_ENVIRONMENT}
     if protocol["generation"] != "model":  # nothing was sampled here: these settings would be fiction
         protocol.update(dict.fromkeys(SAMPLING_FIELDS))
     ds_info = {"name": dataset.name, "split": dataset.split, "sha256": dataset.sha256, "path": dataset.path,

@@ -37,6 +37,9 @@ UID_BASE = 1_000_000_000
 MAX_WORKERS = 16
 UID_SPAN = (1 << 22) * MAX_WORKERS
 OUTER_GRACE_S = 5.0
+# What a sample's program sees: part of a run's protocol, recorded in its manifest and compared.
+SAMPLE_ENVIRONMENT = {"python": ".".join(map(str, sys.version_info[:3])), "packages": "standard library only",
+                      "recursion_limit": "the interpreter's default, from the sample's own module frame"}
 STATUSES = ("passed", "failed", "timeout", "error")  # and "missing", for samples a file lacks
 
 
@@ -136,7 +139,9 @@ class _Worker:
                "fallback_tmp": os.path.join(fallback_tmp, f"w{slot}"), "keep_visible": keep_visible}
         self._stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", str(WORKER_SCRIPT), json.dumps(cfg)],
+            # -I -S: no user site, no site-packages: samples see the standard library only, whatever
+            # the evaluator has installed (torch, pandas ... in our .venv)
+            [sys.executable, "-I", "-S", str(WORKER_SCRIPT), json.dumps(cfg)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
             env=_scrubbed_env(), cwd="/", close_fds=True,
         )

@@ -56,6 +56,7 @@ SKIP_READONLY_UNDER = ("/proc", "/sys", "/dev")
 # so they are imported on demand instead.
 PREWARM = "re math cmath collections itertools heapq bisect functools operator string array copy".split()
 SAMPLE_DIR_NAME = "sample"
+DEFAULT_RECURSION_LIMIT = sys.getrecursionlimit()  # the interpreter's own (1000), read before anything changes it
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
@@ -306,6 +307,12 @@ def _child(program, res_w, out_w, nonce, limits, workdir):
     except BaseException as exc:  # noqa: BLE001
         write(res_w, nonce + b"E" + _short(exc).encode())
         _exit(0)
+    # A sample gets the recursion depth `python program.py` would give it: the interpreter's default
+    # limit, counted from the sample's own module frame rather than from the worker's frames below it.
+    depth, frame = 0, sys._getframe()
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    sys.setrecursionlimit(DEFAULT_RECURSION_LIMIT + depth)
     try:
         exec(code, {"__name__": "__main__", "__builtins__": __builtins__})
     except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt fail too
@@ -411,13 +418,12 @@ def _verdict(res, nonce, status, timed_out, timeout, duration, output, out_total
 
 def _prepare_for_samples(workdir_parent):
     """What every sample's process inherits: stdin at /dev/null, a clean environment, default
-    signal dispositions, a recursion limit."""
+    signal dispositions. (The recursion limit is set in the child, where its depth is known.)"""
     workdir = os.path.join(workdir_parent, SAMPLE_DIR_NAME)
     os.environ.clear()
     os.environ.update({"HOME": workdir, "TMPDIR": workdir, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM):
         signal.signal(sig, signal.SIG_DFL)
-    sys.setrecursionlimit(10000)
 
 
 def _read_exact(fd, n):
