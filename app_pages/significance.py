@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.base.errors import GateError
 from core.base.settings import RESULTS_DIR
-from core.decide.gate import run_gate
+from core.decide.gate import describe_power, run_gate
 from core.decide.kpi import load_kpis
 from core.views.dashboard import eval_runs, kpi_rows, stats_rows
 from app_pages._common import pick_pair, store
@@ -40,5 +40,6 @@ st.subheader(f"Verdict: {stats['verdict']}")
 for reason in stats["gate"]["reasons"]:
     st.write(f"- {reason}")
 st.dataframe(stats_rows(stats), hide_index=True, width="stretch")
+st.caption(describe_power(stats))
 st.dataframe(kpi_rows(stats), hide_index=True, width="stretch")
 st.download_button("Download stats.json", json.dumps(stats, indent=2), file_name="stats.json", mime="application/json")

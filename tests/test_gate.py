@@ -113,3 +113,29 @@ def test_twenty_tasks_are_underpowered_for_a_four_point_target():
     b = {t: (1, int(t < 6)) for t in range(20)}
     power = power_of(compare(a, b, resamples=1000), load_kpis())
     assert power["underpowered"] and power["mde_pp"] > 10 * power["target_delta_pp"] / 4
+
+
+def test_stats_json_names_its_inputs_and_verify_recomputes_it(tmp_path, oracle_and_empty):
+    """Before: nothing in stats.json said which files it was computed from."""
+    import shutil
+    oracle, empty = oracle_and_empty
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(oracle, a, ignore=shutil.ignore_patterns("wandb"))
+    shutil.copytree(empty, b, ignore=shutil.ignore_patterns("wandb"))
+    out = tmp_path / "stats.json"
+    cli("gate", "--candidate", a, "--baseline", b, "--k", "1", "--resamples", "1000", "--out", out, check=False)
+    doc = json.loads(out.read_text())
+    inputs = doc["inputs"]
+    assert len(inputs["candidate"]["results_sha256"]) == 64 and inputs["baseline"]["status"] == "done"
+    assert inputs["kpis"]["sha256"] and inputs["settings"]["resamples"] == 1000 and inputs["tool_version"]
+    assert inputs["candidate"]["dataset"]["sha256"] and inputs["candidate"]["protocol"]["timeout_s"]
+    ok = cli("verify", out)
+    assert "verified" in ok.stdout and "every figure and the verdict FAILURE equal" in ok.stdout
+    doc["pass_at_1"]["delta"] = 0.5  # a published figure edited by hand
+    (tmp_path / "edited.json").write_text(json.dumps(doc))
+    bad = cli("verify", tmp_path / "edited.json", check=False)
+    assert bad.returncode == 1 and "recomputed pass_at_1 differ" in bad.stderr
+    with open(b / "results.jsonl", "a") as fh:  # an input changed after the fact
+        fh.write("\n")
+    changed = cli("verify", out, check=False)
+    assert changed.returncode == 1 and "baseline results" in changed.stderr and "changed" in changed.stderr

@@ -14,7 +14,8 @@ KPIS_PATH = REPO_ROOT / "kpis.toml"
 # The published MBPP file beside a checkout (tests and CI have ../shared next to the repository).
 MBPP_PATH = "../shared/data/mbpp/mbpp.jsonl"
 
-RELEASE_TAG = "v0.3.0"
+TOOL_VERSION = "0.3.0"  # recorded in every stats.json beside the git commit
+RELEASE_TAG = f"v{TOOL_VERSION}"
 EXIT_CODES = {"SUCCESS": 0, "PARTIAL": 3, "FAILURE": 4}
 EXIT_STEP_FAILED = 1
 ALPHA = 0.05  # default only: kpis.toml's [significance].alpha is what the gate uses

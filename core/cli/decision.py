@@ -106,6 +106,68 @@ def _cmd_gate(args) -> int:
     return result.exit_code
 
 
+def _add_verify(sub) -> None:
+    p = sub.add_parser("verify", help="check that a stats.json still follows from the files it names",
+                       description="Re-reads the results.jsonl, bench.json and kpis.toml a stats.json names (their "
+                                   "sha256 must be unchanged), recomputes the comparison and the verdict with the "
+                                   "recorded settings, and fails (exit 1) on any difference.")
+    p.add_argument("stats", metavar="STATS_JSON")
+
+
+def _cmd_verify(args) -> int:
+    from core.decide.verify import verify
+    for line in verify(args.stats):
+        print(line)
+    print(f"{args.stats}: verified")
+    return 0
+
+
+def _add_plan(sub) -> None:
+    p = sub.add_parser("plan", help="tasks x samples needed to detect the target difference, from pilot runs",
+                       description="Estimates the between-task and within-task variance of the paired pass@1 "
+                                   "difference from pilot runs (candidate, then baseline; one run stands for both) "
+                                   "and prints, for several samples per task, the tasks needed to detect the target "
+                                   "delta with 80%% power at kpis.toml's alpha, and the power with the whole split. "
+                                   "--check N simulates N comparisons with the gate's own test to check a prediction.")
+    p.add_argument("--pilot", action="append", required=True, metavar="RUN", help="pilot run (repeat for the baseline)")
+    p.add_argument("--delta-pp", type=float, help="difference to detect, in points (default kpis.toml's target)")
+    p.add_argument("--kpis", metavar="FILE", help="KPI file (alpha, target delta; default kpis.toml)")
+    p.add_argument("--tasks", type=int, default=500, help="tasks the split has (default 500, MBPP's test split)")
+    p.add_argument("--check", type=int, default=0, metavar="SIMS", help="simulate this many comparisons to check "
+                                                                        "the predicted power with the whole split")
+    p.add_argument("--out", metavar="FILE", help="write the plan as JSON")
+
+
+def _cmd_plan(args) -> int:
+    from core.base.store import atomic_write_json
+    from core.decide.kpi import load_kpis
+    from core.decide.power import estimate, plan, predicted_power, simulate_power
+    cfg = load_kpis(args.kpis)
+    delta = (args.delta_pp if args.delta_pp is not None else cfg["accuracy"]["delta_pass_at_1_min_pp"]) / 100
+    alpha = cfg["significance"]["alpha"]
+    doc = plan(args.pilot, delta, alpha, split_tasks=args.tasks)
+    print(f"pilots: {', '.join(args.pilot)} ({doc['pilot_tasks']} shared tasks, {doc['pilot_samples_per_task']}+ "
+          f"samples each); between-task variance {doc['between_task_variance']:.4f}, within-task (n=1) "
+          f"{doc['within_task_variance_n1']:.4f}" + ("" if doc["paired_pilots"] else
+                                                     " (one pilot: between-task variance of the difference unknown, taken as 0)"))
+    print(f"to detect {100 * delta:g} pp with 80% power at alpha {alpha:g}:")
+    print(f"  {'samples/task':>12}  {'tasks needed':>12}  {f'power with {args.tasks} tasks':>22}")
+    for r in doc["rows"]:
+        print(f"  {r['samples_per_task']:>12}  {r['tasks_needed']:>12,}  {r['power_with_split']:>22.1%}")
+    if args.check:
+        v = estimate(args.pilot)
+        n = next((r["samples_per_task"] for r in doc["rows"] if r["tasks_needed"] <= args.tasks),
+                 doc["rows"][-1]["samples_per_task"])
+        want, got = predicted_power(v, args.tasks, n, delta, alpha), simulate_power(v, args.tasks, n, delta, args.check,
+                                                                                     alpha)
+        doc["check"] = {"samples_per_task": n, "tasks": args.tasks, "predicted": want, "simulated": got, "sims": args.check}
+        print(f"check: {args.tasks} tasks x {n} samples: predicted power {want:.1%}, simulated {got:.1%} "
+              f"({args.check} comparisons with the gate's test)")
+    if args.out:
+        atomic_write_json(Path(args.out), doc)
+    return 0
+
+
 def _add_report(sub) -> None:
     p = sub.add_parser("report", help="the summary PDF: verdict, KPIs, stats, efficiency, training, protocol")
     p.add_argument("--candidate", required=True, metavar="RUN")
@@ -177,4 +239,4 @@ def _cmd_bench_stats(args) -> int:
     return 0
 
 
-COMMANDS = {"stats": (_add_stats, _cmd_stats), "gate": (_add_gate, _cmd_gate), "report": (_add_report, _cmd_report), "pipeline": (_add_pipeline, _cmd_pipeline), "bench-stats": (_add_bench_stats, _cmd_bench_stats)}
+COMMANDS = {"stats": (_add_stats, _cmd_stats), "gate": (_add_gate, _cmd_gate), "verify": (_add_verify, _cmd_verify), "plan": (_add_plan, _cmd_plan), "report": (_add_report, _cmd_report), "pipeline": (_add_pipeline, _cmd_pipeline), "bench-stats": (_add_bench_stats, _cmd_bench_stats)}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from core.base.errors import UsageError
 from core.base.store import RunDir, atomic_write_json, read_json
-from core.decide import comparable, kpi
+from core.decide import comparable, kpi, provenance
 from core.decide.stats import compare_many, stats_document
 from core.evaluation.collect import load_counts
 
@@ -54,10 +54,11 @@ class Paired:
     untested: list[int]
     intersection: bool
     comparability: dict
+    inputs: dict
 
     def document(self) -> dict:
         doc = stats_document(self.comparisons, self.label_a, self.label_b, self.intersection)
-        doc["comparability"] = self.comparability
+        doc.update(comparability=self.comparability, inputs=self.inputs)
         return doc
 
 
@@ -78,8 +79,10 @@ def paired_comparisons(candidate: str, baseline: str, ks=(1, 10), resamples: int
     extra = {"alpha": alpha} if alpha is not None else {}
     comparisons = compare_many(a, b, usable, resamples=resamples, seed=seed, intersection=intersection,
                                ci_method=ci_method, **extra)
+    settings = {"ks": list(ks), "resamples": resamples, "seed": seed, "intersection": intersection,
+                "ci_method": ci_method, "allow_mismatch": list(allow_mismatch or ())}
     return Paired(comparisons, label_a, label_b, min_n, [k for k in ks if k not in usable], intersection,
-                  comparability)
+                  comparability, provenance.record(candidate, baseline, settings))
 
 
 def decide(paired: Paired, candidate: str, baseline: str, bench: str | None = None, kpis: str | None = None,
@@ -103,6 +106,8 @@ def decide(paired: Paired, candidate: str, baseline: str, bench: str | None = No
             f"{power['mde_pp']:.1f} pp with 80% power at alpha {power['alpha']:g}, more than the target delta of "
             f"{power['target_delta_pp']:g} pp; evaluate more tasks or more samples per task")
     doc = paired.document()
+    doc["inputs"].update(bench=provenance.file_record(bench), kpis=provenance.file_record(kpis or kpi.DEFAULT_KPIS),
+                         train_runs=list(train_runs) if train_runs else None)
     doc.update(verdict=verdict.verdict, gate=verdict.to_dict(), k_not_tested=paired.untested, power=power,
                bench_machine=(bench_doc or {}).get("machine"))
     first = paired.comparisons[0]
@@ -116,6 +121,16 @@ def power_of(c1, cfg: dict) -> dict:
     target = cfg["accuracy"]["delta_pass_at_1_min_pp"]
     return {"n_tasks": c1.n_tasks, "alpha": c1.alpha, "power": 0.8, "mde_pp": round(100 * c1.mde, 2),
             "target_delta_pp": target, "underpowered": 100 * c1.mde > target, "method": c1.mde_method}
+
+
+def describe_power(stats: dict) -> str:
+    """The power line every surface shows beside the verdict."""
+    p = stats.get("power")
+    if not p:
+        return "power: not computed"
+    return (f"power: this comparison detects a pass@1 difference of {p['mde_pp']:.1f} pp with 80% power at alpha "
+            f"{p['alpha']:g} ({p['n_tasks']} tasks); target delta {p['target_delta_pp']:g} pp: "
+            + ("UNDERPOWERED" if p["underpowered"] else "adequately powered"))
 
 
 def run_gate(candidate: str, baseline: str, bench: str | None = None, kpis: str | None = None,

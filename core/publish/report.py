@@ -22,6 +22,7 @@ from core.views import charts
 from core.views import dashboard
 from core.base.errors import GateError
 from core.decide import comparable
+from core.decide.gate import describe_power
 from core.decide.stats import show_p
 from core.views.dashboard import STAT_KEYS
 from core.base.store import RunDir, read_json
@@ -77,6 +78,7 @@ def build_report(stats: dict, candidate: str, baseline: str, out: str | Path | N
     story.append(Paragraph(f"{stats['n_tasks']} tasks, {stats['resamples']} resamples, seed {stats['seed']}; "
                            f"{stats['method']['ci']}; p: {stats['method']['p_value']}.", styles["Normal"]))
     story += [Paragraph(escape(line), styles["Normal"]) for line in comparable.describe(stats)]
+    story.append(Paragraph(escape(describe_power(stats)), styles["Normal"]))
     acc = [r for run in (RunDir(candidate), RunDir(baseline)) for r in dashboard.pass_at_k_with_ci(run)]
     if acc:
         story.append(_png(charts.pass_at_k_bars(acc)))

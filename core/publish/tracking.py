@@ -71,7 +71,31 @@ def log_run(run_dir: str | Path, setting: str = "auto", extra_files=()) -> dict 
         info = {"mode": mode, "id": wb.id, "dir": wb.dir, "url": wb.url if mode == "online" else None}
     finally:
         wb.finish()
+    if mode == "offline":
+        _wait_for_exit_record(run.path, wb.id)
     return info
+
+
+def _wait_for_exit_record(run_dir: Path, run_id: str, timeout_s: float = 30.0) -> None:
+    """W&B's writer is another process: under load, finish() can return before the offline file holds
+    the run's last records. Wait (bounded) until its closing exit record is there."""
+    import time
+
+    from wandb.proto import wandb_internal_pb2
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for f in Path(run_dir).glob(f"wandb/offline-run-*-{run_id}/run-{run_id}.wandb"):
+            try:
+                payloads = list(_wandb_records(f))
+            except (OSError, ValueError):
+                payloads = []
+            if payloads:
+                rec = wandb_internal_pb2.Record()
+                rec.ParseFromString(payloads[-1])
+                if rec.WhichOneof("record_type") == "exit":
+                    return
+        time.sleep(0.1)
+    log.warning("W&B's offline file for run %s has no exit record after %.0f s", run_id, timeout_s)
 
 
 def log_bench(report: dict, setting: str = "auto", directory: str | Path = ".") -> dict | None:

@@ -1,0 +1,23 @@
+"""The summary PDF read back: its figures are stats.json's, in the one format every surface uses."""
+import io
+
+from pypdf import PdfReader
+
+from core.decide.gate import describe_power, run_gate
+from core.decide.stats import show_p
+from core.publish.report import build_report
+
+
+def test_pdf_numbers_are_the_stats_json_numbers(oracle_and_empty):
+    oracle, empty = oracle_and_empty
+    gate = run_gate(str(oracle), str(empty), ks=(1,), resamples=1000)
+    pdf = build_report(gate.stats, str(oracle), str(empty))
+    text = " ".join(" ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(pdf)).pages)
+    s = gate.stats["pass_at_1"]
+    assert f"Verdict: {gate.stats['verdict']}" in text
+    for figure in (f"{s['delta']:+.3f}", f"[{s['ci95'][0]:+.3f}, {s['ci95'][1]:+.3f}]",
+                   show_p(s["p_value_decision"], gate.stats["resamples"], s["p_decision_method"]),
+                   " ".join(describe_power(gate.stats).split()), "confirmatory"):
+        assert figure in text, figure
+    kpi_p = next(k for k in gate.stats["gate"]["kpis"] if k["key"] == "p_value")
+    assert kpi_p["measured"] == s["p_value_decision"]  # the KPI table decides on the published p
