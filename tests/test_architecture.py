@@ -90,3 +90,19 @@ def test_core_never_imports_streamlit_at_module_level():
                  if any(isinstance(n, (ast.Import, ast.ImportFrom)) and "streamlit" in ast.unparse(n)
                         for n in ast.parse(p.read_text(encoding="utf-8")).body)]
     assert not offenders, f"core modules importing streamlit at import time: {offenders}"
+
+
+def test_publishing_never_decides():
+    """Publishing reads a decided value (stats.json, a GateResult); it never runs the comparison again."""
+    deciding = {"run_gate", "paired_comparisons", "compare", "compare_many", "decide"}
+    offenders = []
+    for module, path in MODULES.items():
+        if package_of(module) != "publish":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
+            if isinstance(node, (ast.Attribute, ast.Name)) and name in deciding:
+                offenders.append(f"{module}: {name}")
+            if isinstance(node, ast.ImportFrom) and any(a.name in deciding for a in node.names):
+                offenders.append(f"{module} imports {[a.name for a in node.names]}")
+    assert not offenders, offenders

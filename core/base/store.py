@@ -10,6 +10,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -55,15 +56,31 @@ def atomic_write_jsonl(path: Path, rows: Iterable[Any]) -> None:
 
 
 class JsonlAppender:
-    """Appends one whole line per write(2), so a kill never splits a line in the middle."""
+    """Appends whole lines only, so a kill never splits a line in the middle. With flush_every_s > 0,
+    lines are gathered and written together at most that often (a kill then loses at most that much,
+    which a resuming run redoes); 0 writes every line at once."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, flush_every_s: float = 0.0):
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.flush_every_s = flush_every_s
+        self.pending: list[str] = []
+        self.last = time.monotonic()
 
     def append(self, obj: Any) -> None:
-        os.write(self.fd, jsonl_line(obj).encode("utf-8"))
+        self.pending.append(jsonl_line(obj))
+        if not self.flush_every_s or time.monotonic() - self.last >= self.flush_every_s:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            data = "".join(self.pending).encode("utf-8")
+            while data:
+                data = data[os.write(self.fd, data):]
+            self.pending.clear()
+        self.last = time.monotonic()
 
     def close(self) -> None:
+        self.flush()
         os.close(self.fd)
 
     def __enter__(self):

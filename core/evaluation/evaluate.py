@@ -185,8 +185,8 @@ def _execute(cfg, run, dataset, template, sample_rows, limits, resumed, generato
         jobs = (Job(key(r), tasks[data.task_key(r["task_id"])].program(r["completion"], cfg.challenge_tests))
                 for r in todo)
         with SandboxPool(cfg.workers, limits) as pool, \
-                JsonlAppender(run.file("results.jsonl")) as res_out, \
-                JsonlAppender(run.file("timings.jsonl")) as time_out, \
+                JsonlAppender(run.file("results.jsonl"), flush_every_s=0.25) as res_out, \
+                JsonlAppender(run.file("timings.jsonl"), flush_every_s=0.25) as time_out, \
                 tqdm(total=len(todo), desc="executing", unit="sample", disable=not cfg.progress,
                      mininterval=0.5) as bar:
             isolation = pool.isolation

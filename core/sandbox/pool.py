@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Hashable, Iterable, Iterator
 
@@ -59,6 +60,11 @@ class Limits:
         d = asdict(self)
         d["cpu_s"] = int(self.timeout_s) + 1
         return d
+
+    @cached_property
+    def request_tail(self) -> bytes:
+        """The part of every request to a worker that follows the program (the same for every sample)."""
+        return json.dumps({"timeout": self.timeout_s, "limits": self.for_worker()}).encode()[1:]
 
 
 @dataclass(frozen=True)
@@ -186,8 +192,7 @@ class _Worker:
         return json.loads(data)
 
     def submit(self, job: Job, limits: Limits) -> None:
-        payload = json.dumps({"program": job.program, "timeout": limits.timeout_s,
-                              "limits": limits.for_worker()}).encode()
+        payload = b'{"program": ' + json.dumps(job.program).encode() + b", " + limits.request_tail
         self.job = job
         self.deadline = time.monotonic() + limits.timeout_s + OUTER_GRACE_S
         frame = struct.pack(">I", len(payload)) + payload
