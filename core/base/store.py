@@ -101,8 +101,13 @@ def read_jsonl(path: Path, repair: bool = False) -> list[dict]:
     if repair and complete_end < len(data):
         with open(path, "r+b") as fh:
             fh.truncate(complete_end)
+    return [row for _, row in jsonl_rows(data[:complete_end].decode("utf-8", errors="replace").splitlines(), path)]
+
+
+def jsonl_rows(lines: Iterable[str], path) -> list[tuple[int, dict]]:
+    """(line number, object) of every non-blank JSONL line; a bad line is one error naming path:line."""
     rows = []
-    for lineno, line in enumerate(data[:complete_end].decode("utf-8", errors="replace").splitlines(), 1):
+    for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
@@ -110,8 +115,8 @@ def read_jsonl(path: Path, repair: bool = False) -> list[dict]:
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg}); fix or remove that line") from None
         if not isinstance(row, dict):
-            raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-        rows.append(row)
+            raise DataError(f"{path}:{lineno}: expected a JSON object per line, got {type(row).__name__}")
+        rows.append((lineno, row))
     return rows
 
 

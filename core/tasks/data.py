@@ -19,6 +19,7 @@ from pathlib import Path
 
 from core.base.errors import DataError
 from core.base.settings import DATASETS_DIR, MBPP_PATH
+from core.base.store import jsonl_rows
 
 log = logging.getLogger(__name__)
 
@@ -87,20 +88,9 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def _read_json_lines(path: Path) -> list[dict]:
-    rows = []
+def _read_json_lines(path: Path) -> list[tuple[int, dict]]:
     with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg}); fix or remove that line") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object per line, got {type(row).__name__}")
-            rows.append((lineno, row))
-    return rows
+        return jsonl_rows(fh, path)
 
 
 def _require(row: dict, fields: tuple[str, ...], where: str, fmt: str) -> None:
