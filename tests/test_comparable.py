@@ -90,3 +90,22 @@ def test_a_killed_candidate_is_refused(runs, mbpp_path):
 
 def test_an_unknown_field_name_is_one_line(runs):
     one_error(gate(runs["hot"], runs["cold"], "--allow-mismatch", "temprature"), "not a protocol field")
+
+
+def test_alpha_from_kpis_toml_reaches_stats_json_and_the_verdict(runs, tmp_path, mbpp_path):
+    """Before: with alpha 0.01 in kpis.toml the gate said PARTIAL while stats.json said superior."""
+    ref = {json.loads(line)["task_id"]: json.loads(line)["code"] for line in mbpp_path.read_text().splitlines()}
+    # 12 tasks only A solves, 3 only B: exact McNemar p = 0.035, between 0.01 and 0.05
+    a_rows = [{"task_id": t, "completion": ref[t] if t < 23 else ""} for t in range(11, 41)]
+    b_rows = [{"task_id": t, "completion": ref[t] if t >= 38 else ""} for t in range(11, 41)]
+    a = eval_run(tmp_path / "a", mbpp_path, "--limit", "30", "--samples", write_samples(tmp_path / "a.jsonl", a_rows))
+    b = eval_run(tmp_path / "b", mbpp_path, "--limit", "30", "--samples", write_samples(tmp_path / "b.jsonl", b_rows))
+    strict = tmp_path / "kpis.toml"
+    strict.write_text((REPO / "kpis.toml").read_text().replace("alpha = 0.05", "alpha = 0.01"))
+    for kpis, superior in ((REPO / "kpis.toml", True), (strict, False)):
+        cli("gate", "--candidate", a, "--baseline", b, "--k", "1", "--kpis", kpis, "--resamples", "1000",
+            "--out", tmp_path / "s.json", check=False)
+        doc = json.loads((tmp_path / "s.json").read_text())
+        p_row = next(k for k in doc["gate"]["kpis"] if k["key"] == "p_value")
+        assert doc["pass_at_1"]["p_value_decision"] == pytest.approx(0.03515625)
+        assert doc["pass_at_1"]["superior"] is superior and p_row["held"] is superior and doc["alpha"] in (0.05, 0.01)
