@@ -106,3 +106,12 @@ def test_out_of_bounds_settings_are_refused_by_name():
         TrainConfig(model="hrm:tiny", run_dir="r", seq_len=1)
     with pytest.raises(UsageError, match="no such setting"):
         jobs.config_for(jobs.JobRequest("train", "x", "hrm:tiny", {"split": "train"}), "x")
+
+
+def test_n_above_one_at_temperature_zero_is_refused_in_one_line(tmp_path):
+    from tests.test_evaluate import cli
+    proc = cli("eval", "--model", "hrm:tiny", "--n", "2", "--run-dir", tmp_path / "r", check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        "error: --n 2 at temperature 0 gives 2 identical greedy samples per task; use --n 1 for greedy pass@1, "
+        "or sample (e.g. --temperature 0.8 --top-p 0.95) for pass@k"]
+    assert not (tmp_path / "r").exists()

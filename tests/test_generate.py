@@ -62,7 +62,7 @@ def test_generation_resumes_with_identical_samples(tmp_path, mbpp_path):
 
 def test_hrm_tiny_eval_end_to_end(tmp_path, mbpp_path):
     out = cli("eval", "--model", "hrm:tiny", "--dataset", "mbpp", "--data-path", mbpp_path, "--split", "test",
-              "--limit", "3", "--n", "2", "--max-new-tokens", "24", "--run-dir", tmp_path / "r", "--no-progress")
+              "--limit", "3", "--n", "2", "--temperature", "0.8", "--max-new-tokens", "24", "--run-dir", tmp_path / "r", "--no-progress")
     assert "3 tasks, 6 samples" in out.stdout and "pass@1 = 0.000" in out.stdout
     m = json.loads((tmp_path / "r" / "manifest.json").read_text())
     assert m["trained"] is False and m["model_info"]["params"]["non_embedding"] == 106_496

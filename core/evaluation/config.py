@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from core.base.config import setting, validate
+from core.base.errors import UsageError
 
 
 @dataclass
@@ -41,3 +42,6 @@ class EvalConfig:
 
     def __post_init__(self):
         validate(self)
+        if self.model and self.model != "oracle" and self.n > 1 and self.temperature == 0:
+            raise UsageError(f"--n {self.n} at temperature 0 gives {self.n} identical greedy samples per task; use "
+                             "--n 1 for greedy pass@1, or sample (e.g. --temperature 0.8 --top-p 0.95) for pass@k")

@@ -111,7 +111,8 @@ class HFGenerator(TextGenerator):
         kwargs = dict(max_new_tokens=params.max_new_tokens, num_return_sequences=params.n, use_cache=True,
                       pad_token_id=self.tok.pad_token_id, eos_token_id=self.tok.eos_token_id)
         if params.temperature > 0:
-            kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
+            # top_k=0: pure nucleus sampling, as for every other model (transformers adds top-k 50 when unset)
+            kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=0)
         else:
             kwargs.update(do_sample=False)
         if params.stop:

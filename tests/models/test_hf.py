@@ -81,3 +81,16 @@ def test_offline_hub_name_says_how_to_pass_a_directory(monkeypatch):
     monkeypatch.delenv("HRM_GATE_HF_ONLINE", raising=False)
     with pytest.raises(ModelSpecError, match="local directory.*hf:DIR"):
         load_generator(parse_spec("hf:Salesforce/codet5-small"))
+
+
+def test_sampling_is_pure_top_p_like_every_other_model(small_gpt2):
+    """transformers adds top-k 50 to sampling when top_k is unset: GPT-2 was sampled top-k 50 + top-p while
+    HRM got top-p alone. A near-uniform toy model at top_p 0.95 has thousands of tokens in its nucleus;
+    under top-k 50, 400 draws could never show more than 50 distinct ones."""
+    gen = load_generator(parse_spec(f"hf:{small_gpt2}"))
+    draws = gen.generate("def f(x):", SamplingParams(n=400, temperature=1.0, top_p=0.95, max_new_tokens=1, seed=0))
+    assert len(set(draws)) > 200
+    logits = gen.model(**gen.tok(["def f(x):"], return_tensors="pt")).logits[0, -1]
+    probs = torch.softmax(logits, -1).sort(descending=True).values
+    nucleus = int((probs.cumsum(0) - probs < 0.95).sum())
+    assert nucleus > 1000  # what top-p alone keeps: the draws above come from it, not from 50 tokens

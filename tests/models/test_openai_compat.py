@@ -108,5 +108,5 @@ def test_eval_through_the_server(servers, tmp_path, mbpp_path):
     s = servers()
     # the CLI runs in a subprocess; the server lives in this one
     out = cli("eval", "--model", f"openai:{s.url}#hrm-tiny", "--dataset", "mbpp", "--data-path", mbpp_path,
-              "--limit", "2", "--n", "2", "--max-new-tokens", "8", "--run-dir", tmp_path / "r", "--no-progress")
+              "--limit", "2", "--n", "2", "--temperature", "0.8", "--max-new-tokens", "8", "--run-dir", tmp_path / "r", "--no-progress")
     assert "4 samples" in out.stdout and s.calls == 2
