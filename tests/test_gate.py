@@ -139,3 +139,20 @@ def test_stats_json_names_its_inputs_and_verify_recomputes_it(tmp_path, oracle_a
         fh.write("\n")
     changed = cli("verify", out, check=False)
     assert changed.returncode == 1 and "baseline results" in changed.stderr and "changed" in changed.stderr
+
+
+def test_verify_follows_the_command_that_wrote_the_file(tmp_path, oracle_and_empty):
+    """A stats.json from `stats` (no verdict, BCa CI) verifies too; a deleted row or a broken inputs block fails."""
+    oracle, empty = oracle_and_empty
+    out = tmp_path / "stats.json"
+    cli("stats", "--a", oracle, "--b", empty, "--resamples", "1000", "--ci", "bca", "--out", out)
+    assert "verified" in cli("verify", out).stdout
+    doc = json.loads(out.read_text())
+    del doc["pass_at_1"]
+    (tmp_path / "cut.json").write_text(json.dumps(doc))
+    assert "pass_at_1" in cli("verify", tmp_path / "cut.json", check=False).stderr
+    doc = json.loads(out.read_text())
+    del doc["inputs"]["settings"]
+    (tmp_path / "broken.json").write_text(json.dumps(doc))
+    broken = cli("verify", tmp_path / "broken.json", check=False)
+    assert broken.returncode == 1 and len(broken.stderr.strip().splitlines()) == 1 and "malformed" in broken.stderr

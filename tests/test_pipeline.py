@@ -177,6 +177,10 @@ def test_a_failing_step_stops_with_one_line_and_the_same_command_resumes(tmp_pat
     ("[pipeline]\nks = 10\n[candidate]\nmodel = 'oracle'\n[baseline]\nmodel = 'oracle'\n", "ks = 10 should be tuple"),
     ("[train]\nsteps = 3\n[candidate]\nmodel = 'train'\n[baseline]\nmodel = 'oracle'\n", "[train] needs model"),
     ("[candidate]\nmodel = 'oracle'\nn = 0\n[baseline]\nmodel = 'oracle'\n", "n (flag --n) must be >= 1"),
+    ("[pipeline]\nks = [0]\n[candidate]\nmodel = 'oracle'\n[baseline]\nmodel = 'oracle'\n", "must be whole numbers >= 1"),
+    ("[pipeline]\nout_dir = 5\n[candidate]\nmodel = 'oracle'\n[baseline]\nmodel = 'oracle'\n", "out_dir = 5"),
+    ("[candidate]\nmodel = 'oracle'\n[baseline]\nmodel = 'oracle'\n[gate]\nallow_mismatch = 'temperature'\n",
+     "should be a list of strings"),
 ])
 def test_bad_config_is_one_clear_line(tmp_path, text, message):
     config = tmp_path / "p.toml"

@@ -66,7 +66,7 @@ def flag_of(f: dataclasses.Field) -> str:
     return f.metadata["flag"] or "--" + f.name.replace("_", "-")
 
 
-def _parse_ints(text: str) -> tuple[int, ...]:
+def parse_ints(text: str) -> tuple[int, ...]:
     try:
         values = tuple(int(k) for k in str(text).split(","))
     except ValueError:
@@ -94,7 +94,7 @@ def add_arguments(parser, cls, skip=()) -> None:
         if base is bool:
             kwargs["action"] = "store_true"
         elif base is tuple:
-            kwargs["type"] = _parse_ints
+            kwargs["type"] = parse_ints
         elif base is list:
             kwargs.update(action="append", default=None if default is dataclasses.MISSING else None)
         else:

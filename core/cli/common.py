@@ -1,18 +1,12 @@
 """Argument types and helpers the command modules share."""
 from __future__ import annotations
 
-import argparse
 import os
 
+from core.base.config import parse_ints
 
-def k_values(text: str) -> tuple[int, ...]:
-    try:
-        ks = tuple(int(k) for k in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--k takes numbers separated by commas, e.g. 1,10; got {text!r}") from None
-    if any(k < 1 for k in ks):
-        raise argparse.ArgumentTypeError("every k must be >= 1")
-    return ks
+
+k_values = parse_ints  # --k 1,10
 
 
 def add_wandb_flag(p) -> None:

@@ -53,7 +53,7 @@ def _cmd_stats(args) -> int:
     from core.decide.kpi import load_kpis
     paired = paired_comparisons(args.a, args.b, args.k, args.resamples, args.seed, args.intersection,
                                 alpha=load_kpis(args.kpis)["significance"]["alpha"], ci_method=args.ci,
-                                require_pass_at_1=False, allow_mismatch=args.allow_mismatch)
+                                require_pass_at_1=False, allow_mismatch=args.allow_mismatch, kpis=args.kpis)
     _print_comparisons(paired.comparisons, paired.label_a, paired.label_b)
     print(f"wrote {save_stats(paired.document(), args.out)}")
     return 0
@@ -144,6 +144,8 @@ def _cmd_plan(args) -> int:
     from core.decide.power import estimate, plan, predicted_power, simulate_power
     cfg = load_kpis(args.kpis)
     delta = (args.delta_pp if args.delta_pp is not None else cfg["accuracy"]["delta_pass_at_1_min_pp"]) / 100
+    if delta <= 0 or args.tasks < 1 or args.check < 0:
+        raise UsageError("--delta-pp must be > 0, --tasks >= 1 and --check >= 0")
     alpha = cfg["significance"]["alpha"]
     doc = plan(args.pilot, delta, alpha, split_tasks=args.tasks)
     print(f"pilots: {', '.join(args.pilot)} ({doc['pilot_tasks']} shared tasks, {doc['pilot_samples_per_task']}+ "
@@ -174,17 +176,24 @@ def _add_report(sub) -> None:
     p.add_argument("--baseline", required=True, metavar="RUN")
     p.add_argument("--bench", metavar="FILE")
     p.add_argument("--train-run", metavar="RUN_DIR")
+    p.add_argument("--stats", metavar="FILE", help="render this decided stats.json (from `gate` or the pipeline) "
+                                                   "instead of deciding here with the default settings")
     p.add_argument("--kpis", metavar="FILE", help="KPI thresholds (default kpis.toml)")
     _add_allow_mismatch(p)
     p.add_argument("--out", required=True, metavar="FILE")
 
 
 def _cmd_report(args) -> int:
+    from core.base.store import read_json
     from core.decide.gate import run_gate
     from core.publish.report import build_report
-    result = run_gate(args.candidate, args.baseline, bench=args.bench, kpis=args.kpis,
-                      train_runs=[args.train_run] if args.train_run else None, allow_mismatch=args.allow_mismatch)
-    out = build_report(result.stats, args.candidate, args.baseline, args.out, args.bench, args.train_run)
+    if args.stats:
+        stats = read_json(Path(args.stats))
+    else:
+        stats = run_gate(args.candidate, args.baseline, bench=args.bench, kpis=args.kpis,
+                         train_runs=[args.train_run] if args.train_run else None,
+                         allow_mismatch=args.allow_mismatch).stats
+    out = build_report(stats, args.candidate, args.baseline, args.out, args.bench, args.train_run)
     print(f"wrote {out}")
     return 0
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.cli.common import k_values, add_wandb_flag, track
+from core.cli.common import add_wandb_flag, track
 from core.base.config import add_arguments, from_args, help_of
 from core.base.errors import UsageError
 from core.base.settings import MBPP_PATH

@@ -56,6 +56,11 @@ class Paired:
     comparability: dict
     inputs: dict
 
+    @property
+    def pass_at_1(self):
+        """The confirmatory comparison (whatever order the k's were given in)."""
+        return next(c for c in self.comparisons if c.k == 1)
+
     def document(self) -> dict:
         doc = stats_document(self.comparisons, self.label_a, self.label_b, self.intersection)
         doc.update(comparability=self.comparability, inputs=self.inputs)
@@ -64,7 +69,7 @@ class Paired:
 
 def paired_comparisons(candidate: str, baseline: str, ks=(1, 10), resamples: int = 10_000, seed: int = 0,
                        intersection: bool = False, alpha: float | None = None, ci_method: str = "percentile",
-                       require_pass_at_1: bool = True, allow_mismatch=()) -> Paired:
+                       require_pass_at_1: bool = True, allow_mismatch=(), kpis: str | None = None) -> Paired:
     """The paired bootstrap and permutation test: the one expensive step of deciding. Runs whose
     protocols differ, or that did not finish, are refused first (core.decide.comparable)."""
     a, label_a = load_counts(candidate)
@@ -82,7 +87,7 @@ def paired_comparisons(candidate: str, baseline: str, ks=(1, 10), resamples: int
     settings = {"ks": list(ks), "resamples": resamples, "seed": seed, "intersection": intersection,
                 "ci_method": ci_method, "allow_mismatch": list(allow_mismatch or ())}
     return Paired(comparisons, label_a, label_b, min_n, [k for k in ks if k not in usable], intersection,
-                  comparability, provenance.record(candidate, baseline, settings))
+                  comparability, provenance.record(candidate, baseline, settings, kpis=kpis))
 
 
 def decide(paired: Paired, candidate: str, baseline: str, bench: str | None = None, kpis: str | None = None,
@@ -99,7 +104,7 @@ def decide(paired: Paired, candidate: str, baseline: str, bench: str | None = No
     verdict = kpi.decide(cfg, rows)
     verdict.reasons += [f"pass@{k} not tested: the runs have only {paired.min_n} sample(s) per task; eval with "
                         f"--n {k} or more" for k in paired.untested]
-    power = power_of(paired.comparisons[0], cfg)
+    power = power_of(paired.pass_at_1, cfg)
     if power["underpowered"]:
         verdict.reasons.append(
             f"underpowered: with {power['n_tasks']} tasks this comparison detects a pass@1 difference of "
@@ -139,7 +144,7 @@ def run_gate(candidate: str, baseline: str, bench: str | None = None, kpis: str 
     """Compare and decide in one call. Writes nothing: save_stats writes the result where wanted."""
     alpha = kpi.load_kpis(kpis)["significance"]["alpha"]
     paired = paired_comparisons(candidate, baseline, ks, resamples, seed, intersection, alpha=alpha,
-                                allow_mismatch=allow_mismatch)
+                                allow_mismatch=allow_mismatch, kpis=kpis)
     return decide(paired, candidate, baseline, bench, kpis, train_runs)
 
 

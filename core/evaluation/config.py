@@ -42,6 +42,8 @@ class EvalConfig:
 
     def __post_init__(self):
         validate(self)
+        if not self.ks or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in self.ks):
+            raise UsageError(f"ks (flag --k) must be whole numbers >= 1, e.g. 1,10; got {list(self.ks)}")
         if self.model and self.model != "oracle" and self.n > 1 and self.temperature == 0:
             raise UsageError(f"--n {self.n} at temperature 0 gives {self.n} identical greedy samples per task; use "
                              "--n 1 for greedy pass@1, or sample (e.g. --temperature 0.8 --top-p 0.95) for pass@k")

@@ -45,6 +45,10 @@ OWN = {
     "report": ("enabled",),
     "alerts": ("sinks", "repo", "pr", "sha"),
 }
+# the types of the pipeline's own keys (lists: of strings)
+OWN_TYPES = {"out_dir": str, "kpis": str, "resamples": int, "intersection": bool, "allow_mismatch": list,
+             "publish": str, "release": bool, "tag": str, "repo_dir": str, "mode": str, "enabled": bool,
+             "sinks": list, "repo": str, "pr": int, "sha": str, "models": list}
 SECTIONS = ("pipeline", "train", "candidate", "baseline", "bench", "gate", "wandb", "report", "alerts")
 TRAINED = "train"  # a candidate model of "train" means the checkpoint the [train] step made
 
@@ -76,6 +80,13 @@ def load_config(path: str | Path, overrides: dict | None = None) -> dict:
             unknown = sorted(set(table) - set(OWN[section]))
             if unknown:
                 raise UsageError(f"unknown key {unknown[0]!r} in [{section}] of {p}; known: {', '.join(sorted(OWN[section]))}")
+        for key, value in table.items():
+            want = OWN_TYPES.get(key) if key in OWN.get(section, ()) or (section, key) == ("bench", "models") else None
+            bad = want is not None and (not isinstance(value, want) or (want is int and isinstance(value, bool))
+                                        or (want is list and not all(isinstance(v, str) for v in value)))
+            if bad:
+                kind = "a list of strings" if want is list else want.__name__
+                raise UsageError(f"[{section}] {key} = {value!r} in {p} should be {kind}")
     for side in ("candidate", "baseline"):
         table = cfg.get(side, {})
         if bool(table.get("model")) == bool(table.get("samples")):
@@ -184,7 +195,7 @@ class Pipeline:
 
     def inputs(self, name: str) -> dict:
         """The settings a step's output depends on: a step whose settings changed since it ran is not done."""
-        data = {k: self._p(k) for k in ("dataset", "data_path", "split", "limit", "ks", "timeout", "seed")}
+        data = {k: self._p(k) for k in table_keys(EvalConfig, "pipeline") if k != "workers"}
         g = self.cfg.get("gate", {})
         kpis = Path(self.kpis() or KPIS_PATH)
         by_step = {
@@ -257,19 +268,20 @@ class Pipeline:
         """The paired test (the one bootstrap of the pipeline) and the KPIs -> stats.json with the verdict."""
         from core.decide.gate import decide, paired_comparisons, save_stats
         from core.decide.kpi import load_kpis
+        from core.decide.stats import show_p
         g = self.cfg.get("gate", {})
         candidate, baseline = str(self.path("candidate")), str(self.path("baseline"))
         paired = paired_comparisons(candidate, baseline, self.ks, int(g.get("resamples", 10_000)),
                                     int(self.shared()["seed"]), bool(g.get("intersection", False)),
                                     alpha=load_kpis(self.kpis())["significance"]["alpha"],
-                                    allow_mismatch=g.get("allow_mismatch", ()))
+                                    allow_mismatch=g.get("allow_mismatch", ()), kpis=self.kpis())
         result = decide(paired, candidate, baseline, bench=self.bench_file(), kpis=self.kpis(),
                         train_runs=self.train_runs())
         save_stats(result.stats, self.path("stats.json"))
         log.info("%s", result.text)
-        c = paired.comparisons[0]
+        c = paired.pass_at_1
         return (f"delta pass@1 {100 * c.delta:+.1f} pp, 95% CI [{100 * c.ci95[0]:+.1f}, {100 * c.ci95[1]:+.1f}], "
-                f"p {c.p_value:.4g}; verdict {result.verdict.verdict}")
+                f"p {show_p(c.p_for_decision, c.resamples, c.p_decision_method)}; verdict {result.verdict.verdict}")
 
     def stats_doc(self) -> dict:
         return read_json(self.path("stats.json"))

@@ -23,7 +23,6 @@ from core.publish.tracking import PROJECT
 
 log = logging.getLogger(__name__)
 GREEN, RED, GREY = "#4c1", "#e05d44", "#9f9f9f"
-DEFAULT_TAG = RELEASE_TAG
 
 
 class ReleaseError(GateError):

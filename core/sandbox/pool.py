@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import deque
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
@@ -39,7 +38,6 @@ UID_BASE = 1_000_000_000
 MAX_WORKERS = 16
 UID_SPAN = (1 << 22) * MAX_WORKERS
 OUTER_GRACE_S = 5.0
-PIPELINE = 2  # requests a worker holds at once: the one running and the next
 # What a sample's program sees: part of a run's protocol, recorded in its manifest and compared.
 SAMPLE_ENVIRONMENT = {"python": ".".join(map(str, sys.version_info[:3])), "packages": "standard library only",
                       "recursion_limit": "the interpreter's default, from the sample's own module frame"}
@@ -154,7 +152,7 @@ class _Worker:
             env=_scrubbed_env(), cwd="/", close_fds=True,
         )
         self.buf = bytearray()
-        self.jobs: deque[Job] = deque()  # sent, not yet answered; the first is the one running
+        self.job: Job | None = None
         self.deadline = 0.0
         ready = self._read_frame_blocking(timeout=60)
         if not ready or not ready.get("ready"):
@@ -195,9 +193,8 @@ class _Worker:
 
     def submit(self, job: Job, limits: Limits) -> None:
         payload = b'{"program": ' + json.dumps(job.program).encode() + b", " + limits.request_tail
-        self.jobs.append(job)
-        if len(self.jobs) == 1:
-            self.deadline = time.monotonic() + limits.timeout_s + OUTER_GRACE_S
+        self.job = job
+        self.deadline = time.monotonic() + limits.timeout_s + OUTER_GRACE_S
         frame = struct.pack(">I", len(payload)) + payload
         fd = self.proc.stdin.fileno()
         while frame:
@@ -259,60 +256,52 @@ class SandboxPool:
         return _Worker(slot, self.limits, self._tmp.name, self.keep_visible)
 
     def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Hashable, Outcome]]:
-        """Yields (job.key, Outcome) as samples finish, in completion order.
-
-        Each worker holds up to PIPELINE requests: the next program waits in its pipe while the current
-        one runs, so a worker never idles for the round trip to this process (which competes for the
-        same cores). A worker that dies fails only the sample it was running; the ones queued behind it
-        go to its replacement."""
+        """Yields (job.key, Outcome) as samples finish, in completion order."""
         pending = iter(jobs)
         exhausted = False
         sel = selectors.DefaultSelector()
-        for i, w in enumerate(self._workers):
-            sel.register(w.proc.stdout.fileno(), selectors.EVENT_READ, i)
         try:
             while True:
-                for w in self._workers:
-                    while len(w.jobs) < PIPELINE and not exhausted:
+                for i, w in enumerate(self._workers):
+                    if w.job is None and not exhausted:
                         job = next(pending, None)
                         if job is None:
                             exhausted = True
                         else:
                             w.submit(job, self.limits)
-                busy = [w for w in self._workers if w.jobs]
+                            sel.register(w.proc.stdout.fileno(), selectors.EVENT_READ, i)
+                busy = [w for w in self._workers if w.job is not None]
                 if not busy:
                     return
                 wait = max(0.0, min(w.deadline for w in busy) - time.monotonic())
                 for key, _ in sel.select(timeout=wait):
                     w = self._workers[key.data]
                     chunk = os.read(key.fd, 65536)
-                    if not chunk:
-                        yield self._replace(sel, key.data, "failed", "the sample killed its sandbox worker")
-                        continue
-                    w.buf += chunk
-                    while w.jobs and (reply := w.take_frame()) is not None:
-                        job = w.jobs.popleft()
-                        w.deadline = time.monotonic() + self.limits.timeout_s + OUTER_GRACE_S
-                        yield job.key, Outcome(reply["status"], reply["error"], reply["duration_s"])
+                    if chunk:
+                        w.buf += chunk
+                        reply = w.take_frame()
+                        if reply is not None:
+                            sel.unregister(key.fd)
+                            job, w.job = w.job, None
+                            yield job.key, Outcome(reply["status"], reply["error"], reply["duration_s"])
+                    else:
+                        sel.unregister(key.fd)
+                        yield self._replace(key.data, "failed", "the sample killed its sandbox worker")
                 now = time.monotonic()
                 for i, w in enumerate(self._workers):
-                    if w.jobs and now > w.deadline:
-                        yield self._replace(sel, i, "timeout", "the sandbox worker stopped answering (the sample "
+                    if w.job is not None and now > w.deadline:
+                        sel.unregister(w.proc.stdout.fileno())
+                        yield self._replace(i, "timeout", "the sandbox worker stopped answering (the sample "
                                             "stopped or starved it) and was killed")
         finally:
             sel.close()
 
-    def _replace(self, sel, slot: int, status: str, error: str) -> tuple[Hashable, Outcome]:
-        """A new worker in place of one that died or hung: the running sample fails, the queued ones move."""
+    def _replace(self, slot: int, status: str, error: str) -> tuple[Hashable, Outcome]:
         dead = self._workers[slot]
-        sel.unregister(dead.proc.stdout.fileno())
-        job, queued = dead.jobs.popleft(), list(dead.jobs)
+        job = dead.job
         duration = self.limits.timeout_s + OUTER_GRACE_S - max(0.0, dead.deadline - time.monotonic())
         dead.kill()
-        fresh = self._workers[slot] = self._spawn(slot)
-        sel.register(fresh.proc.stdout.fileno(), selectors.EVENT_READ, slot)
-        for q in queued:
-            fresh.submit(q, self.limits)
+        self._workers[slot] = self._spawn(slot)
         return job.key, Outcome(status, error, round(duration, 4))
 
     def close(self) -> None:

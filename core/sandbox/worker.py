@@ -1,6 +1,6 @@
 """The sandbox worker: a small pre-warmed interpreter that forks one child per sample.
 
-Started by core.sandbox.pool.SandboxPool as `python -I sandbox_worker.py CONFIG_JSON`, never
+Started by core.sandbox.pool.SandboxPool as `python -I -S worker.py CONFIG_JSON`, never
 imported by the library. Standard library only, because it must run before (and after)
 privileges are dropped and the file system is locked down.
 
