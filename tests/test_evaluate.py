@@ -160,3 +160,9 @@ def test_bad_input_gives_one_clear_line(tmp_path, mbpp_path, case, expected):
     assert len(errors) == 1 and expected in errors[0] and "Traceback" not in proc.stderr, proc.stderr
     if case != "other-run":
         assert not (tmp_path / "r" / "results.jsonl").exists()
+
+
+def test_a_missing_samples_file_is_named_before_any_data_set_is_looked_for(tmp_path):
+    proc = cli("eval", "--samples", tmp_path / "nope.jsonl", "--run-dir", tmp_path / "r", check=False)
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines() == [
+        f"error: samples file not found: {tmp_path / 'nope.jsonl'}; pass --samples FILE with one JSON object per line"]

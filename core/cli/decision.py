@@ -27,6 +27,7 @@ def _add_stats(sub) -> None:
 
 
 def show_p(*args):
+    """core.decide.stats.show_p, imported when called: that module brings scipy, which `--help` need not load."""
     from core.decide.stats import show_p as show
     return show(*args)
 

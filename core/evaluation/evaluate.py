@@ -105,6 +105,8 @@ def run_eval(cfg: EvalConfig) -> dict:
     if (cfg.model is None) == (cfg.samples is None):
         from core.base.errors import UsageError
         raise UsageError("give exactly one of --model SPEC or --samples FILE")
+    if cfg.samples and not Path(cfg.samples).is_file():  # named before any data set is looked for
+        raise SamplesError(f"samples file not found: {cfg.samples}; pass --samples FILE with one JSON object per line")
     dataset = data.load_dataset(cfg.dataset, cfg.data_path, cfg.split, cfg.limit)
     template = prompts.get_template(cfg.prompt, cfg.dataset)
     missing_rows: list[dict] = []
