@@ -96,7 +96,7 @@ def add_arguments(parser, cls, skip=()) -> None:
         elif base is tuple:
             kwargs["type"] = parse_ints
         elif base is list:
-            kwargs.update(action="append", default=None if default is dataclasses.MISSING else None)
+            kwargs.update(action="append", default=None)
         else:
             kwargs["type"] = base
         if m["choices"]:
