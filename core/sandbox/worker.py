@@ -21,6 +21,7 @@ without a uid of its own, every descendant, and wipes the private temp directori
 
 Protocol on stdin/stdout: 4-byte big-endian length + JSON, one request and one reply at a time.
 """
+import _thread
 import ctypes
 import gc
 import json
@@ -34,6 +35,7 @@ import sys
 import time
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWPID = 0x20000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY = 0x1
@@ -56,6 +58,8 @@ SKIP_READONLY_UNDER = ("/proc", "/sys", "/dev")
 # so they are imported on demand instead.
 PREWARM = "re math cmath collections itertools heapq bisect functools operator string array copy".split()
 SAMPLE_DIR_NAME = "sample"
+KEY_LEN = 32  # hex digits of the pass channel's key
+SIGNALS = sorted(signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP})
 DEFAULT_RECURSION_LIMIT = sys.getrecursionlimit()  # the interpreter's own (1000), read before anything changes it
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -140,17 +144,42 @@ def _lock_down_filesystem(keep_visible, tmpfs_mb):
     return rebound
 
 
-def _isolate(cfg):
+def _become_namespace_init(channel_fds):
+    """Fork into the PID namespace made by unshare: the child, pid 1 there, becomes the worker;
+    this process stays outside, waits for it and exits with it. Samples see and signal only the
+    processes of their own namespace, and cannot kill its init (the worker) at all."""
+    pid = os.fork()
+    if pid:
+        for fd in channel_fds:  # the pool must see the worker's end of the pipes close when it dies
+            os.close(fd)
+        _, status = os.waitpid(pid, 0)
+        os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _hide_proc():
+    """An empty, read-only /proc: no other process's environment, memory or file descriptors by
+    path, and not this process's own memory either (/proc/self/mem)."""
+    _mount("sandbox", "/proc", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555")
+    _mount(None, "/proc", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+def _isolate(cfg, channel_fds):
     """Namespaces, file system and privileges; returns a report of what could be done."""
-    report = {"network": "none (shared with the host)", "filesystem": "host (unchanged)"}
+    report = {"network": "none (shared with the host)", "filesystem": "host (unchanged)",
+              "processes": "host (other processes visible)"}
     uid = cfg["uid"]
     is_root = os.geteuid() == 0
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != cfg["owner_pid"]:
+        os._exit(1)
     try:
+        flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID
         if is_root:
-            _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET), "unshare")
+            _check(_libc.unshare(flags), "unshare")
         else:
             outer_uid, outer_gid = os.getuid(), os.getgid()
-            _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET), "unshare")
+            _check(_libc.unshare(CLONE_NEWUSER | flags), "unshare")
             with open("/proc/self/setgroups", "w") as fh:
                 fh.write("deny")
             with open("/proc/self/uid_map", "w") as fh:
@@ -163,7 +192,10 @@ def _isolate(cfg):
         # e.g. a virtualenv under /tmp: the wipe after each sample must leave its path alone
         cfg["protected"] = sorted({os.path.join(d, p[len(d) + 1:].split("/")[0])
                                    for p in rebound for d in PRIVATE_TMP_DIRS if p.startswith(d + "/")})
-        report["filesystem"] = "read-only view, private tmpfs /tmp /var/tmp /dev/shm"
+        report["filesystem"] = "read-only view, private tmpfs /tmp /var/tmp /dev/shm, /proc hidden"
+        _become_namespace_init(channel_fds)
+        _hide_proc()
+        report["processes"] = "own PID namespace (nothing else visible or reachable)"
     except OSError as exc:
         report["namespace_error"] = str(exc)
     os.chdir("/")
@@ -182,9 +214,7 @@ def _isolate(cfg):
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
     _prctl(PR_SET_DUMPABLE, 0)
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != cfg["owner_pid"]:
-        os._exit(1)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # cleared by the change of uid above
     return report
 
 
@@ -193,11 +223,16 @@ def _own_uid_mode(cfg):
     return cfg["uid"] is not None and os.getuid() == cfg["uid"] != 0
 
 
+def _kill_all_mode(cfg):
+    """kill(-1) reaches only the sample's processes: inside our own PID namespace, or as our own uid."""
+    return cfg.get("pid_namespace") or _own_uid_mode(cfg)
+
+
 def _kill_leftovers(cfg):
     """Kill every process a sample left behind and reap what comes back to us."""
-    if _own_uid_mode(cfg):
+    if _kill_all_mode(cfg):
         try:
-            os.kill(-1, signal.SIGKILL)  # every process of this uid except ourselves
+            os.kill(-1, signal.SIGKILL)  # every process of our namespace (or uid) except ourselves
         except ProcessLookupError:
             pass
     else:
@@ -277,11 +312,65 @@ def _short(exc):
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def _child(program, res_w, out_w, nonce, limits, workdir):
-    """Runs in the forked child; never returns."""
+def _pass_channel(res_w):
+    """A generator that holds the one secret able to say "passed", and says it only when resumed
+    by the harness frame that created it. Its key is made here, after the fork, and lives only
+    in this generator's frame: a sample that walks the frames up to the harness finds the
+    generator, but cannot read its frame (the audit hook refuses gi_frame, gc's referents and
+    every other way in) and cannot resume it from anywhere but the harness."""
+    write, getframe, _exit = os.write, sys._getframe, os._exit
+    home = getframe(1)
+    key = os.urandom(16).hex().encode()
+    write(res_w, b"K" + key)
+    try:
+        yield
+        if getframe(1) is home:
+            write(res_w, b"P" + key)
+            _exit(0)
+    except BaseException:  # noqa: BLE001 - thrown in by a sample: nothing of this frame leaves it
+        pass
+    _exit(1)
+
+
+def _audit_guard(channel):
+    """The audit hook of every sample's process: refuses what would let a sample read the pass
+    channel's frame or rewrite the harness (frames of other threads, trace and profile functions,
+    more audit hooks, ctypes, the objects gc holds, /proc), with a PermissionError. It holds no
+    secret of its own, so its frame may be seen."""
+    forbidden = frozenset(("sys.addaudithook", "sys.settrace", "sys.setprofile", "sys._current_frames",
+                           "gc.get_objects", "gc.get_referrers", "gc.get_referents",
+                           "sys.monitoring.register_callback", "sys.remote_exec"))
+    realpath, str_, bytes_, int_ = os.path.realpath, str, bytes, int
+
+    def hook(event, args):
+        if event in forbidden or event.startswith("ctypes."):
+            raise PermissionError(f"the sandbox does not allow {event}")
+        if event == "object.__getattr__" and args[0] is channel:
+            raise PermissionError("the sandbox does not allow reading its own frames")
+        if event == "open":
+            path = args[0]
+            kind = type(path)
+            if kind is int_:
+                return
+            if kind is not str_ and kind is not bytes_:
+                raise PermissionError("the sandbox opens files by str or bytes path only")
+            real = realpath(path)
+            if real in ("/proc", b"/proc") or real.startswith("/proc/" if kind is str_ else b"/proc/"):
+                raise PermissionError("the sandbox does not allow /proc")
+    return hook
+
+
+def _child(program, res_w, out_w, limits, workdir):
+    """Runs in the forked child; never returns.
+
+    The result pipe carries, in order: "K" + the pass channel's key (written before any sample
+    code runs), then either "E" + text (set-up or compile error), "F" + text (the program raised)
+    or "P" + key (written by the pass channel, only after the program ran to its end)."""
     # Every page this code touches is copied from the worker, so everything that can be set
     # once (environment, signal dispositions, recursion limit) is set in the worker instead.
-    _exit, write = os._exit, os.write
+    # What follows the sample's code uses only references taken here, before it runs.
+    _exit, write, getsignal, setsignal = os._exit, os.write, signal.getsignal, signal.signal
+    threads_started, gc_disable, unraisable = _thread._count, gc.disable, sys.unraisablehook
     try:
         os.setsid()
         os.dup2(out_w, 1)
@@ -299,35 +388,48 @@ def _child(program, res_w, out_w, nonce, limits, workdir):
             (resource.RLIMIT_CORE, 0),
         ):
             resource.setrlimit(res, (value, value))
+        channel = _pass_channel(res_w)
+        next(channel)
+        sys.addaudithook(_audit_guard(channel))
     except BaseException as exc:  # noqa: BLE001
-        write(res_w, nonce + b"E" + f"sandbox set-up failed: {_short(exc)}".encode())
+        write(res_w, b"E" + f"sandbox set-up failed: {_short(exc)}".encode())
         _exit(0)
     try:
         code = compile(program, "<sample>", "exec")
     except BaseException as exc:  # noqa: BLE001
-        write(res_w, nonce + b"E" + _short(exc).encode())
+        write(res_w, b"E" + _short(exc).encode())
         _exit(0)
     # A sample gets the recursion depth `python program.py` would give it: the interpreter's default
     # limit, counted from the sample's own module frame rather than from the worker's frames below it.
     depth, frame = 0, sys._getframe()
     while frame is not None:
         depth, frame = depth + 1, frame.f_back
+    del frame
     sys.setrecursionlimit(DEFAULT_RECURSION_LIMIT + depth)
     try:
         exec(code, {"__name__": "__main__", "__builtins__": __builtins__})
     except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt fail too
         try:
-            write(res_w, nonce + b"F" + _short(exc).encode(errors="replace"))
+            write(res_w, b"F" + _short(exc).encode(errors="replace"))
         finally:
             _exit(0)
-    write(res_w, nonce + b"P")
-    _exit(0)
+    if threads_started():
+        write(res_w, b"F" + b"a thread the sample started was still running after its tests")
+        _exit(0)
+    # No sample code may run inside the pass channel: no collection (finalizers, gc callbacks),
+    # no Python signal handler, no sample hook for errors nobody raises.
+    gc_disable()
+    sys.unraisablehook = unraisable
+    for sig in SIGNALS:
+        if callable(getsignal(sig)):
+            setsignal(sig, signal.SIG_DFL)
+    channel.send(None)
+    _exit(1)
 
 
 def _run_sample(req, cfg, workdir_parent, scratch):
     limits = req["limits"]
     timeout = float(req["timeout"])
-    nonce = os.urandom(16).hex().encode()
     workdir = os.path.join(workdir_parent, SAMPLE_DIR_NAME)
     if not os.path.isdir(workdir):
         os.mkdir(workdir, 0o700)
@@ -338,7 +440,7 @@ def _run_sample(req, cfg, workdir_parent, scratch):
     if pid == 0:
         os.close(out_r)
         os.close(res_r)
-        _child(req["program"], res_w, out_w, nonce, limits, workdir)
+        _child(req["program"], res_w, out_w, limits, workdir)
     os.close(out_w)
     os.close(res_w)
     pidfd = os.pidfd_open(pid)
@@ -388,19 +490,20 @@ def _run_sample(req, cfg, workdir_parent, scratch):
     os.close(res_r)
     _kill_leftovers(cfg)
     _wipe(scratch, workdir, cfg.get("protected", ()))
-    return _verdict(bytes(res_buf), nonce, status, timed_out, timeout, duration, bytes(out_keep), out_total)
+    return _verdict(bytes(res_buf), status, timed_out, timeout, duration, bytes(out_keep), out_total)
 
 
-def _verdict(res, nonce, status, timed_out, timeout, duration, output, out_total):
+def _verdict(res, status, timed_out, timeout, duration, output, out_total):
     reply = {"duration_s": round(duration, 4), "output_bytes": out_total}
+    key, said = (res[1:KEY_LEN + 1], res[KEY_LEN + 1:]) if res[:1] == b"K" else (None, res)
     if timed_out:
         reply.update(status="timeout", error=f"timed out after {timeout:g} s")
-    elif res.startswith(nonce + b"P"):
+    elif key and len(key) == KEY_LEN and b"P" + key in said:
         reply.update(status="passed", error="")
-    elif res.startswith(nonce + b"F"):
-        reply.update(status="failed", error=res[len(nonce) + 1:].decode(errors="replace"))
-    elif res.startswith(nonce + b"E"):
-        reply.update(status="error", error=res[len(nonce) + 1:].decode(errors="replace"))
+    elif said.startswith(b"F"):
+        reply.update(status="failed", error=said[1:].decode(errors="replace"))
+    elif said.startswith(b"E"):
+        reply.update(status="error", error=said[1:].decode(errors="replace"))
     elif os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
@@ -448,7 +551,8 @@ def main():
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1):
         os.dup2(devnull, fd)
-    report = _isolate(cfg)
+    report = _isolate(cfg, (req_fd, rep_fd))
+    cfg["pid_namespace"] = os.getpid() == 1
     if "namespace_error" in report:  # /tmp is the host's: work in a directory of our own only
         workdir_parent, scratch = cfg["fallback_tmp"], [cfg["fallback_tmp"]]
     else:
