@@ -1,7 +1,10 @@
 # HRM-CodeGen Gate: the Streamlit app with the reliability monitor as a side-car process.
 #   docker build -t hrm-gate .                              CPU image (torch's CPU wheels)
 #   docker build --build-arg VARIANT=gpu -t hrm-gate:gpu .  GPU image (torch's CUDA wheels; run with --gpus all)
-#   docker run -p 8501:8501 -e HRM_GATE_ACCESS_TOKEN=... -v gate-data:/data hrm-gate
+#   docker run --cap-add SYS_ADMIN -p 8501:8501 -e HRM_GATE_ACCESS_TOKEN=... -v gate-data:/data hrm-gate
+# SYS_ADMIN is for the sandbox broker alone (root, it makes each worker's namespaces and mounts);
+# the app, the monitor and samples run without any capability. Without it the hosted app refuses
+# to run samples, in one line, rather than run them with limits only.
 # Runs, downloaded datasets and offline W&B runs live in the /data volume.
 ARG PYTHON_VERSION=3.11
 FROM python:${PYTHON_VERSION}-slim-bookworm
@@ -14,13 +17,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HRM_GATE_HOSTED=1 \
+    HRM_GATE_APP_USER=gate \
+    HRM_GATE_SANDBOX_SOCKET=/run/hrm-gate/sandbox.sock \
     HRM_GATE_STORE=/data/runs \
     HRM_GATE_DATASETS=/data/datasets \
     WANDB_MODE=offline \
     WANDB_DIR=/data \
     PORT=8501
 
-# An unprivileged user: the app, its jobs and the sandboxed samples never run as root.
+# An unprivileged user for the app, the monitor and their jobs. The container starts as root only
+# for the sandbox broker (scripts/docker/entrypoint.sh), which gives every sandbox worker its own
+# uid, namespaces and read-only mounts; samples never run as root or as the app's user.
 RUN groupadd --system --gid 10001 gate \
  && useradd --system --uid 10001 --gid gate --home-dir /app --shell /usr/sbin/nologin gate \
  && mkdir -p /app /data \
@@ -32,7 +39,6 @@ RUN if [ "$VARIANT" = "gpu" ]; then index="$TORCH_INDEX_GPU"; else index="$TORCH
  && pip install --no-cache-dir --extra-index-url "$index" -r requirements.txt
 
 COPY --chown=root:root . .
-USER 10001:10001
 VOLUME ["/data"]
 EXPOSE 8501
 

@@ -9,6 +9,7 @@ import sys
 import time
 
 import psutil
+import pytest
 
 from tests.conftest import REPO
 from tests.test_browser import free_port
@@ -21,10 +22,15 @@ def healthcheck_command() -> list[str]:
     return json.loads(m.group(1))
 
 
-def test_dockerfile_is_cpu_by_default_non_root_with_a_gpu_variant():
+def test_dockerfile_is_cpu_by_default_app_unprivileged_with_a_gpu_variant():
+    """The image starts as root for the sandbox broker only; the entrypoint runs the app and the
+    monitor as the `gate` user (uid 10001) and points their jobs at the broker's socket."""
     assert re.search(r"^ARG VARIANT=cpu$", DOCKERFILE, re.M) and "TORCH_INDEX_GPU" in DOCKERFILE
-    user = re.findall(r"^USER (\S+)$", DOCKERFILE, re.M)
-    assert user == ["10001:10001"]
+    assert re.findall(r"^USER (\S+)$", DOCKERFILE, re.M) == []
+    assert "useradd --system --uid 10001" in DOCKERFILE and "HRM_GATE_APP_USER=gate" in DOCKERFILE
+    assert "HRM_GATE_SANDBOX_SOCKET=" in DOCKERFILE and "--cap-add SYS_ADMIN" in DOCKERFILE
+    entrypoint = (REPO / "scripts" / "docker" / "entrypoint.sh").read_text()
+    assert "core sandbox-broker" in entrypoint and "setpriv" in entrypoint
     assert "/_stcore/health" in " ".join(healthcheck_command())
     assert 'ENTRYPOINT ["scripts/docker/entrypoint.sh"]' in DOCKERFILE
     assert "torch==2.13.0" in (REPO / "requirements.txt").read_text()
@@ -54,6 +60,55 @@ def test_entrypoint_serves_the_app_with_the_monitor_side_car(tmp_path):
         monitor.kill()
         assert proc.wait(30) != 0
         assert subprocess.run(probe, env=env, capture_output=True).returncode != 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+def _user_who_can_run_the_app():
+    """An existing unprivileged account that can run our interpreter with streamlit (our .venv may
+    live where only root can reach)."""
+    import pwd
+    import shutil
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        return None
+    for name in ("gate", "nobody"):
+        try:
+            pw = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        ok = subprocess.run(["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups",
+                             "python", "-c", "import streamlit, subprocess, sys; subprocess.run([sys.executable, '-c', '0'], check=True)"],
+                            env={"PATH": f"{REPO / '.venv' / 'bin'}:/usr/bin:/bin"}, capture_output=True)
+        if ok.returncode == 0:
+            return name
+    return None
+
+
+APP_USER = _user_who_can_run_the_app()
+
+
+@pytest.mark.skipif(APP_USER is None, reason="needs root and an unprivileged account that can run our interpreter")
+def test_entrypoint_as_root_runs_the_broker_as_root_and_the_app_unprivileged(tmp_path):
+    port = free_port()
+    os.chmod(tmp_path, 0o755)
+    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "HRM_GATE_STORE": str(tmp_path / "runs"),
+           "HRM_GATE_APP_USER": APP_USER, "HRM_GATE_SANDBOX_SOCKET": str(tmp_path / "run" / "sandbox.sock"),
+           "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    proc = subprocess.Popen([str(REPO / "scripts" / "docker" / "entrypoint.sh")], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            kids = {" ".join(c.cmdline()): c.uids().real for c in psutil.Process(proc.pid).children(recursive=True)}
+            if len([k for k in kids if "python" in k]) >= 3:
+                break
+            assert proc.poll() is None and time.monotonic() < deadline, kids
+            time.sleep(0.2)
+        broker = [uid for cmd, uid in kids.items() if "sandbox-broker" in cmd]
+        app = [uid for cmd, uid in kids.items() if "streamlit run" in cmd or "core monitor" in cmd]
+        assert broker == [0] and app and all(uid != 0 for uid in app), kids
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

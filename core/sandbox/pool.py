@@ -18,6 +18,7 @@ import logging
 import os
 import selectors
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -38,6 +39,10 @@ UID_BASE = 1_000_000_000
 MAX_WORKERS = 16
 UID_SPAN = (1 << 22) * MAX_WORKERS
 OUTER_GRACE_S = 5.0
+# Set where a root sandbox broker serves this unprivileged process (core/sandbox/broker.py).
+SOCKET_ENV = "HRM_GATE_SANDBOX_SOCKET"
+HOSTED_ENV = "HRM_GATE_HOSTED"
+HELLO_MAX_BYTES = 1024
 # What a sample's program sees: part of a run's protocol, recorded in its manifest and compared.
 SAMPLE_ENVIRONMENT = {"python": ".".join(map(str, sys.version_info[:3])), "packages": "standard library only",
                       "recursion_limit": "the interpreter's default, from the sample's own module frame"}
@@ -84,7 +89,7 @@ class Outcome:
         return self.status == "passed"
 
 
-def _scrubbed_env() -> dict:
+def scrubbed_env() -> dict:
     # Nothing of the caller's environment (tokens, keys) reaches a sample.
     return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
             "PYTHONDONTWRITEBYTECODE": "1"}
@@ -137,20 +142,56 @@ def sweep_stale_sandboxes() -> int:
     return kill_uids(stale)
 
 
+class _BrokeredProcess:
+    """A worker that the root broker started for us: its pipes, and the connection whose close
+    makes the broker kill it (and every process of its uid)."""
+
+    def __init__(self, path: str, tmpfs_mb: int):
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            conn.connect(path)
+            conn.sendall(json.dumps({"tmpfs_mb": tmpfs_mb}).encode())
+            msg, fds, _, _ = socket.recv_fds(conn, HELLO_MAX_BYTES, 2)
+        except OSError as exc:
+            conn.close()
+            raise SandboxError(f"cannot reach the sandbox broker at {path} ({exc.strerror or exc}): start it as "
+                               f"root with `python -m core sandbox-broker`, or unset {SOCKET_ENV}") from exc
+        reply = json.loads(msg or b'{"error": "it closed the connection"}')
+        if not reply.get("ok") or len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            conn.close()
+            raise SandboxError(f"the sandbox broker refused a worker: {reply.get('error', 'no reason given')}")
+        self.conn = conn
+        self.stdin = os.fdopen(fds[0], "wb", buffering=0)
+        self.stdout = os.fdopen(fds[1], "rb", buffering=0)
+
+    def kill(self) -> None:
+        for f in (self.stdin, self.stdout, self.conn):
+            f.close()
+
+    def wait(self, timeout=None) -> None:
+        return None
+
+
 class _Worker:
     def __init__(self, slot: int, limits: Limits, fallback_tmp: str, keep_visible: list[str]):
         self.slot = slot
+        broker = os.environ.get(SOCKET_ENV) if os.geteuid() != 0 else None
         self.uid = UID_BASE + os.getpid() * MAX_WORKERS + slot if os.geteuid() == 0 else None
-        cfg = {"uid": self.uid, "owner_pid": os.getpid(), "tmpfs_mb": limits.tmpfs_mb,
-               "fallback_tmp": os.path.join(fallback_tmp, f"w{slot}"), "keep_visible": keep_visible}
         self._stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(
-            # -I -S: no user site, no site-packages: samples see the standard library only, whatever
-            # the evaluator has installed (torch, pandas ... in our .venv)
-            [sys.executable, "-I", "-S", str(WORKER_SCRIPT), json.dumps(cfg)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-            env=_scrubbed_env(), cwd="/", close_fds=True,
-        )
+        if broker:
+            self.proc = _BrokeredProcess(broker, limits.tmpfs_mb)
+        else:
+            cfg = {"uid": self.uid, "owner_pid": os.getpid(), "tmpfs_mb": limits.tmpfs_mb,
+                   "fallback_tmp": os.path.join(fallback_tmp, f"w{slot}"), "keep_visible": keep_visible}
+            self.proc = subprocess.Popen(
+                # -I -S: no user site, no site-packages: samples see the standard library only, whatever
+                # the evaluator has installed (torch, pandas ... in our .venv)
+                [sys.executable, "-I", "-S", str(WORKER_SCRIPT), json.dumps(cfg)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+                env=scrubbed_env(), cwd="/", close_fds=True,
+            )
         self.buf = bytearray()
         self.job: Job | None = None
         self.deadline = 0.0
@@ -243,6 +284,11 @@ class SandboxPool:
             self.close()
             raise
         self.isolation = self._workers[0].isolation
+        if "namespace_error" in self.isolation and os.environ.get(HOSTED_ENV) == "1":
+            self.close()
+            raise SandboxError(f"hosted, and the sandbox has no namespaces here ({self.isolation['namespace_error']}): "
+                               "samples could read the app's secrets and kill it; start `python -m core sandbox-broker` as "
+                               f"root (the image's entrypoint does) and set {SOCKET_ENV}, or run as root")
         if "namespace_error" in self.isolation:
             log.warning("sandbox runs without namespaces (%s): samples can reach the network "
                         "and the host's /tmp; run as root for full isolation",
