@@ -9,14 +9,19 @@ from core.evaluation.collect import load_counts
 from core.evaluation.passk import per_task_pass_at_k
 from core.lab.monitor import count_alerts
 from core.decide.stats import bootstrap_means, show_p
+from core.base.errors import DataError
 from core.base.store import REPO_ROOT, RunDir, list_runs, read_json, read_jsonl
 
 
 def runs_table(store: Path | None = None) -> list[dict]:
     rows = []
     for run in list_runs(store):
-        m = run.manifest()
-        s = read_json(run.file("run_summary.json")) if run.file("run_summary.json").exists() else {}
+        try:
+            m = run.manifest()
+            s = read_json(run.file("run_summary.json")) if run.file("run_summary.json").exists() else {}
+        except (DataError, OSError):  # one broken run is one row, not a broken screen
+            rows.append({"run": run.run_id, "kind": None, "status": "unreadable"})
+            continue
         ds = m.get("dataset") or {}
         row = {"run": run.run_id, "kind": m.get("kind"), "status": run.status(), "model": m.get("model"),
                "dataset": f"{ds.get('name')}/{ds.get('split')}" if ds else "", "tasks": s.get("n_tasks"),
@@ -28,7 +33,8 @@ def runs_table(store: Path | None = None) -> list[dict]:
 
 
 def eval_runs(store: Path | None = None) -> list[RunDir]:
-    return [r for r in list_runs(store) if r.manifest().get("kind") == "eval" and r.file("results.jsonl").exists()]
+    return [r for r in list_runs(store, readable_only=True)
+            if r.manifest().get("kind") == "eval" and r.file("results.jsonl").exists()]
 
 
 def pass_at_k_with_ci(run: RunDir, ks=(1, 10), resamples: int = 2000, seed: int = 0) -> list[dict]:
