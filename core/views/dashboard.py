@@ -109,32 +109,6 @@ def system_rows(store: Path | None = None) -> list[dict]:
     return rows
 
 
-def drilldown(a: RunDir, b: RunDir) -> list[dict]:
-    """Per task: prompt, each run's completions with pass/fail and error; and whether the pair is
-    discordant (one run passes the task's first sample, the other fails it)."""
-    def index(run):
-        samples = {(str(r["task_id"]), r["sample_id"]): r for r in read_jsonl(run.file("samples.jsonl"))}
-        results = {(str(r["task_id"]), r["sample_id"]): r for r in read_jsonl(run.file("results.jsonl"))}
-        by_task: dict[str, list] = {}
-        for key, res in results.items():
-            s = samples.get(key, {})
-            by_task.setdefault(key[0], []).append({"sample_id": key[1], "completion": s.get("completion", ""),
-                                                   "prompt": s.get("prompt", ""), "passed": res["passed"],
-                                                   "status": res["status"], "error": res.get("error", "")})
-        return by_task
-    ia, ib = index(a), index(b)
-    rows = []
-    for task in sorted(set(ia) & set(ib), key=lambda t: (len(t), t)):
-        sa, sb = sorted(ia[task], key=lambda r: r["sample_id"]), sorted(ib[task], key=lambda r: r["sample_id"])
-        pa = sum(r["passed"] for r in sa) / len(sa)
-        pb = sum(r["passed"] for r in sb) / len(sb)
-        rows.append({"task_id": task, "prompt": sa[0]["prompt"] or sb[0]["prompt"], "a": sa, "b": sb,
-                     "a_pass_rate": pa, "b_pass_rate": pb,
-                     "discordant": "A only" if sa[0]["passed"] and not sb[0]["passed"]
-                     else ("B only" if sb[0]["passed"] and not sa[0]["passed"] else "")})
-    return rows
-
-
 def default_pair(runs: list[str], selected: list[str] | None) -> tuple[int, int]:
     """Indices of candidate and baseline among `runs`: the Runs screen's first two selected runs where they
     are still there, else the first two runs."""
