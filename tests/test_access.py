@@ -75,3 +75,15 @@ def test_app_config_from_the_environment():
         AppConfig.from_env({"HRM_GATE_MAX_JOBS": "many"})
     with pytest.raises(UsageError, match="HRM_GATE_MIN_TOKEN_LENGTH=0 is below its minimum"):
         AppConfig.from_env({"HRM_GATE_MIN_TOKEN_LENGTH": "0"})
+
+
+def test_oidc_dependency_and_secrets_file_are_in_place():
+    """Issue 16: Authlib was missing (st.login crashed) and .streamlit/secrets.toml was ignored by neither
+    git nor Docker."""
+    import subprocess
+    from streamlit.auth_util import is_authlib_installed
+    from tests.conftest import REPO
+    assert is_authlib_installed()
+    assert any(line.lower().startswith("authlib==") for line in (REPO / "requirements.txt").read_text().splitlines())
+    assert subprocess.run(["git", "check-ignore", "-q", ".streamlit/secrets.toml"], cwd=REPO).returncode == 0
+    assert ".streamlit/secrets.toml" in (REPO / ".dockerignore").read_text().split()
