@@ -43,8 +43,8 @@ def current_user(policy: access.Policy) -> str | None:
         email = st.user.get("email")
         if not access.email_allowed(email, cfg.allowed_emails) or st.user.get("email_verified") is False:
             return None
-        issued = st.user.get("iat")
-        if isinstance(issued, (int, float)) and not access.login_fresh(float(issued), cfg):
+        issued = st.user.get("iat")  # the ID token's issue time (OIDC requires it): the sign-in's age
+        if not isinstance(issued, (int, float)) or not access.login_fresh(float(issued), cfg):
             return None
         return str(email).lower()
     if policy.token_configured and access.login_fresh(st.session_state.get("signed_in_at"), cfg):

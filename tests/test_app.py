@@ -281,8 +281,9 @@ def test_a_launched_job_sees_no_secret(tmp_path, mbpp_path, monkeypatch):
     assert jobs.job_status(run_dir)["status"] == "done"
 
 
-@pytest.mark.parametrize("email, admitted", [("ann@example.org", True), ("eve@elsewhere.net", False)])
-def test_browse_needs_login_admits_allowed_oidc_users(store, monkeypatch, email, admitted):
+@pytest.mark.parametrize("email, age_s, admitted", [("ann@example.org", 60, True), ("eve@elsewhere.net", 60, False),
+                                                    ("ann@example.org", 9 * 3600, False)])
+def test_browse_needs_login_admits_allowed_oidc_users(store, monkeypatch, email, age_s, admitted):
     """Issue 16: HRM_GATE_BROWSE_NEEDS_LOGIN locked OIDC users out (it looked at the token login only), and
     any account the identity provider accepted was signed in."""
     from streamlit import config
@@ -294,7 +295,8 @@ def test_browse_needs_login_admits_allowed_oidc_users(store, monkeypatch, email,
     at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
                           "client_id": "id", "client_secret": "s",
                           "server_metadata_url": "https://idp.example.org/.well-known/openid-configuration"}
-    at.user = {"email": email, "is_logged_in": True}
+    import time
+    at.user = {"email": email, "is_logged_in": True, "iat": int(time.time()) - age_s}  # logins last 8 h
     at.run()
     assert not at.exception, at.exception
     locked = any("Sign in (sidebar) to browse" in i.value for i in at.info)
@@ -303,3 +305,25 @@ def test_browse_needs_login_admits_allowed_oidc_users(store, monkeypatch, email,
         assert at.title[0].value == "Runs" and any(c.value == f"Signed in as {email}" for c in at.sidebar.caption)
     else:
         assert any("may not sign in here" in w.value for w in at.sidebar.warning)
+
+
+def test_token_sign_in_expires_and_signs_out(store, monkeypatch):
+    """Issue 16: token logins never expired and had no sign-out."""
+    from streamlit import config
+    config.set_option("server.address", None)
+    monkeypatch.setenv("HRM_GATE_STORE", str(store))
+    monkeypatch.setenv("HRM_GATE_ACCESS_TOKEN", "team-token-long-enough-123")
+    at = AppTest.from_file("../app.py", default_timeout=60).run()
+    at.sidebar.text_input[0].input("team-token-long-enough-123")
+    next(b for b in at.sidebar.button if b.label == "Sign in").click().run()
+    assert not at.exception
+    assert any(c.value == "Signed in with the access token" for c in at.sidebar.caption)
+    assert any(b.label == "Launch" for b in at.button)
+    at.session_state["signed_in_at"] -= 9 * 3600  # 9 hours later: past the 8-hour login
+    at.run()
+    assert not any(c.value == "Signed in with the access token" for c in at.sidebar.caption)
+    assert not any(b.label == "Launch" for b in at.button)
+    at.sidebar.text_input[0].input("team-token-long-enough-123")
+    next(b for b in at.sidebar.button if b.label == "Sign in").click().run()
+    next(b for b in at.sidebar.button if b.label == "Sign out").click().run()
+    assert "signed_in_at" not in at.session_state and at.sidebar.text_input[0].label == "Access token"
