@@ -29,7 +29,7 @@ def access_policy() -> access.Policy:
 
 
 def _client() -> str:
-    return st.context.ip_address or "loopback"
+    return access.client_id(st.context.ip_address, dict(st.context.headers))
 
 
 def current_user(policy: access.Policy) -> str | None:

@@ -87,3 +87,9 @@ def test_oidc_dependency_and_secrets_file_are_in_place():
     assert any(line.lower().startswith("authlib==") for line in (REPO / "requirements.txt").read_text().splitlines())
     assert subprocess.run(["git", "check-ignore", "-q", ".streamlit/secrets.toml"], cwd=REPO).returncode == 0
     assert ".streamlit/secrets.toml" in (REPO / ".dockerignore").read_text().split()
+
+
+def test_login_attempts_count_against_the_client_not_the_proxy():
+    assert access.client_id("203.0.113.9", {"X-Forwarded-For": "1.1.1.1"}) == "203.0.113.9"  # direct: no trust
+    assert access.client_id(None, {"X-Forwarded-For": "9.9.9.9, 198.51.100.7"}) == "198.51.100.7"  # the proxy's hop
+    assert access.client_id(None, {}) == access.client_id("127.0.0.1") == "loopback"

@@ -72,6 +72,17 @@ def token_ok(given: str | None, cfg: AppConfig | None = None) -> bool:
     return hmac.compare_digest(expected.encode(), given.encode())
 
 
+def client_id(remote_ip: str | None, headers: dict | None = None) -> str:
+    """Whom a login attempt counts against: the connection's address; for a connection from loopback (a
+    reverse proxy on this machine), the last X-Forwarded-For hop, the one that proxy added (a client can
+    prepend hops, not replace that one)."""
+    if remote_ip and remote_ip not in LOOPBACK:
+        return remote_ip
+    headers = {k.lower(): v for k, v in (headers or {}).items()}
+    hops = [h.strip() for h in headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    return hops[-1] if hops else "loopback"
+
+
 class Throttle:
     """Wrong tokens per client: after `attempts` failures within `window_s`, the client is refused, right
     or wrong, until its oldest failure in the window is that old."""
