@@ -234,6 +234,9 @@ def test_caps_refuse_a_launch_in_one_line(store, tmp_path, mbpp_path, monkeypatc
         with pytest.raises(jobs.CapExceeded, match=message) as e:
             jobs.launch(req, tmp_path, user="ann", caps=caps)
         assert "\n" not in str(e.value)
+    many = write_samples(tmp_path.parent / "many-caps.jsonl", [{"task_id": 11, "completion": ""}] * 101)
+    with pytest.raises(jobs.CapExceeded, match="holds 101 samples, over the cap of 100"):
+        jobs.launch(jobs.JobRequest("eval", "scored", "oracle", {**data, "samples": str(many)}), tmp_path, caps=caps)
     assert list(tmp_path.iterdir()) == []
     slow = write_samples(tmp_path.parent / "slow-caps.jsonl", [{"task_id": t, "completion": "import time\ntime.sleep(2)"}
                                                                for t in range(11, 21)])

@@ -131,7 +131,13 @@ def check_caps(req: JobRequest, cfg, user: str, root: Path, caps: AppConfig) -> 
     if mine >= caps.max_jobs_per_user:
         raise CapExceeded(f"you have {mine} jobs running, the most per user (HRM_GATE_MAX_JOBS_PER_USER="
                           f"{caps.max_jobs_per_user}); wait for one to end or cancel it")
-    if req.kind == "eval":
+    if req.kind == "eval" and cfg.samples:  # scoring a file: its samples are what the sandbox runs
+        with open(cfg.samples, "rb") as fh:
+            count = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+        if count > caps.max_task_samples:
+            raise CapExceeded(f"{cfg.samples} holds {count} samples, over the cap of {caps.max_task_samples} "
+                              "(HRM_GATE_MAX_TASK_SAMPLES); score a smaller file")
+    elif req.kind == "eval":
         tasks = cfg.limit or len(load_dataset(cfg.dataset, cfg.data_path, cfg.split).tasks)
         if tasks * cfg.n > caps.max_task_samples:
             raise CapExceeded(f"{tasks} tasks x {cfg.n} samples = {tasks * cfg.n} samples, over the cap of "
