@@ -3,6 +3,7 @@
 Reads one task's samples at a time (core.views.drill: an index of byte offsets per task, cached)."""
 import streamlit as st
 
+from core.base.errors import GateError
 from core.views.dashboard import eval_runs
 from core.views.drill import task_rows, task_samples
 from core.base.store import RunDir
@@ -18,14 +19,22 @@ if len(runs) < 2:
 a, b = pick_pair(runs, ("Run A", "Run B"))
 only = st.selectbox("Show", ["all tasks", "discordant: A only", "discordant: B only"])
 run_a, run_b = RunDir(store() / a), RunDir(store() / b)
-rows = task_rows(run_a, run_b)
+try:
+    rows = task_rows(run_a, run_b)
+except GateError as exc:
+    st.error(str(exc))
+    st.stop()
 if only != "all tasks":
     rows = [r for r in rows if r["discordant"] == only.split(": ")[1]]
 st.caption(f"{len(rows)} tasks. Discordant pairs (one run passes, the other fails) drive the significance test.")
 if rows:
     task = st.selectbox("Task", [r["task_id"] for r in rows])
     row = next(r for r in rows if r["task_id"] == task)
-    shown = {label: task_samples(run, task, SHOWN) for label, run in (("A", run_a), ("B", run_b))}
+    try:
+        shown = {label: task_samples(run, task, SHOWN) for label, run in (("A", run_a), ("B", run_b))}
+    except GateError as exc:
+        st.error(str(exc))
+        st.stop()
     prompt = next((s["prompt"] for s in shown["A"] + shown["B"] if s["prompt"]), "")
     with st.expander("Prompt"):
         st.code(prompt or "(no prompt recorded)")

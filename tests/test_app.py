@@ -191,13 +191,20 @@ def test_a_broken_run_directory_is_one_unreadable_row(store, monkeypatch):
         (store / name).mkdir()
         (store / name / "manifest.json").write_text(text)
         (store / name / "results.jsonl").write_text("")
+    shutil.copytree(store / "oracle", store / "garbled")  # a readable manifest, a broken results.jsonl
+    (store / "garbled" / "results.jsonl").write_text("not json\n")
+    (store / "garbled" / "run_summary.json").write_text("[]")
+    bad["garbled"] = ""
     try:
         for name in PAGES:
             at = page(name, store, monkeypatch).run()
             assert not at.exception, (name, at.exception)
+            if name == "tasks":
+                at.selectbox[0].set_value("garbled").run()
+                assert not at.exception and "results.jsonl:1" in at.error[0].value
         rows = {r["run"]: r for r in dashboard.runs_table(store)}
-        assert rows["listed"]["status"] == rows["truncated"]["status"] == "unreadable"
-        assert [r.run_id for r in dashboard.eval_runs(store)] == ["empty", "oracle"]
+        assert rows["listed"]["status"] == rows["truncated"]["status"] == rows["garbled"]["status"] == "unreadable"
+        assert [r.run_id for r in dashboard.eval_runs(store)] == ["empty", "garbled", "oracle"]
     finally:
         for name in bad:
             shutil.rmtree(store / name)
