@@ -47,19 +47,20 @@ else:
 
 @st.fragment(run_every=2)
 def running_jobs():
-    live = [(r["run"], jobs.job_status(store() / r["run"])) for r in runs_table(store())]
-    live = [(name, j) for name, j in live if j and j["status"] == "running"]
+    live = jobs.running_jobs(store())
     if not live:
         return
     st.subheader("Running")
-    for name, job in live:
+    for job in live:
+        name = job["run"]
         run = RunDir(store() / name)
         done = results_so_far(run)
         cols = st.columns([3, 2, 1])
         cols[0].write(f"**{name}** `{' '.join(job['argv'][:3])}`")
         cols[1].write(f"{done} results so far")
-        if can_launch and cols[2].button("Cancel", key=f"cancel-{name}"):
-            require_launch(policy, current_user(policy) is not None)
+        own = job.get("user") in (user, None)  # a user cancels their own jobs (and those launched before users)
+        if can_launch and own and cols[2].button("Cancel", key=f"cancel-{name}"):
+            require_launch(policy, current_user(policy) == user)
             jobs.cancel(run.path)
 
 

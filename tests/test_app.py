@@ -191,6 +191,7 @@ def test_a_broken_run_directory_is_one_unreadable_row(store, monkeypatch):
         (store / name).mkdir()
         (store / name / "manifest.json").write_text(text)
         (store / name / "results.jsonl").write_text("")
+    (store / "listed" / "job.json").write_text("[]")  # and its job record
     shutil.copytree(store / "oracle", store / "garbled")  # a readable manifest, a broken results.jsonl
     (store / "garbled" / "results.jsonl").write_text("not json\n")
     (store / "garbled" / "run_summary.json").write_text("[]")
@@ -337,3 +338,17 @@ def test_token_sign_in_expires_and_signs_out(store, monkeypatch):
     next(b for b in at.sidebar.button if b.label == "Sign in").click().run()
     next(b for b in at.sidebar.button if b.label == "Sign out").click().run()
     assert "signed_in_at" not in at.session_state and at.sidebar.text_input[0].label == "Access token"
+
+
+@pytest.mark.parametrize("owner, cancellable", [("local", True), ("bob", False), (None, True)])
+def test_a_user_cancels_only_their_own_jobs(tmp_path, monkeypatch, owner, cancellable):
+    import os
+    run = tmp_path / "job"
+    run.mkdir()
+    (run / "manifest.json").write_text(json.dumps({"kind": "eval", "status": "running", "pid": os.getpid()}))
+    job = {"argv": ["eval", "--model", "oracle"], "pid": os.getpid(), "status": "running"}
+    (run / "job.json").write_text(json.dumps({**job, **({"user": owner} if owner else {})}))
+    monkeypatch.setenv("HRM_GATE_STORE", str(tmp_path))
+    at = AppTest.from_file("../app_pages/runs.py", default_timeout=60).run()
+    assert not at.exception and any(s.value == "Running" for s in at.subheader)
+    assert any(b.label == "Cancel" for b in at.button) is cancellable

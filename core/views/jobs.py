@@ -109,15 +109,16 @@ def job_environment(model_specs: list[str], environ=None) -> dict[str, str]:
 
 
 def running_jobs(root: Path) -> list[dict]:
-    """job.json of every job of the store still running."""
+    """job.json of every job of the store still running, with its run's name under "run" (a job.json
+    that does not parse is left out)."""
     out = []
-    for d in sorted(root.iterdir()) if root.is_dir() else []:
+    for d in sorted(Path(root).iterdir()) if Path(root).is_dir() else []:
         try:
             job = job_status(d)
         except (DataError, RunStoreError, OSError):
             continue
         if job and job.get("status") == "running":
-            out.append(job)
+            out.append({**job, "run": d.name})
     return out
 
 
