@@ -1,11 +1,9 @@
 """The per-task drill-down (core.views.drill and its screen): one task read at a time, from an index."""
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -69,11 +67,15 @@ def test_the_index_is_built_once_and_rebuilt_when_the_file_grows(runs, tmp_path)
 def test_error_text_is_shown_as_text_not_markdown(runs, monkeypatch):
     """Issue 16: a sample's exception text rendered as markdown: a working link and an image fetch."""
     from streamlit import config
+    before = config.get_option("server.address")
     config.set_option("server.address", "127.0.0.1")
     monkeypatch.setenv("HRM_GATE_STORE", str(runs))
-    at = AppTest.from_file("../app_pages/tasks.py", default_timeout=60).run()
-    at.selectbox[0].set_value("a")
-    at.selectbox[1].set_value("b").run()
+    try:
+        at = AppTest.from_file("../app_pages/tasks.py", default_timeout=60).run()
+        at.selectbox[0].set_value("a")
+        at.selectbox[1].set_value("b").run()
+    finally:
+        config.set_option("server.address", before)
     assert not at.exception
     assert any("click" in c.value for c in at.code)
     assert not any("](http" in m.value for m in at.markdown)
