@@ -1,12 +1,12 @@
 """HRM-CodeGen Gate: the Streamlit app. Every number comes from core/; app_pages/ only render it (not pages/: Streamlit would also auto-discover that folder beside st.navigation)."""
 import streamlit as st
 
-from app_pages._common import access_policy, sidebar_sign_in
+from app_pages._common import access_policy, sidebar_sign_in, signed_in
 
 st.set_page_config(page_title="HRM-CodeGen Gate", layout="wide")
 policy = access_policy()
 sidebar_sign_in(policy)
-if policy.browse_needs_login and not st.session_state.get("signed_in"):
+if policy.hosted and policy.browse_needs_login and not signed_in(policy):
     st.title("HRM-CodeGen Gate")
     st.info("Sign in (sidebar) to browse this hosted app.")
     st.stop()

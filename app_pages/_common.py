@@ -1,13 +1,20 @@
 """Helpers the screens share: the run store, access policy and sign-in (UI only)."""
+import time
+
 import streamlit as st
 
 from core.base.store import store_root
 from core.views import access
+from core.views.config import AppConfig
 from core.views.dashboard import default_pair
 
 
 def store():
     return store_root()
+
+
+def app_config() -> AppConfig:
+    return AppConfig.from_env()
 
 
 def _oidc_configured() -> bool:
@@ -18,33 +25,73 @@ def _oidc_configured() -> bool:
 
 
 def access_policy() -> access.Policy:
-    return access.policy(st.get_option("server.address"), _oidc_configured())
+    return access.policy(st.get_option("server.address"), _oidc_configured(), dict(st.context.headers))
+
+
+def _client() -> str:
+    return access.client_id(st.context.ip_address, dict(st.context.headers))
+
+
+def current_user(policy: access.Policy) -> str | None:
+    """Who is signed in (None: nobody); 'local' on an app that needs no sign-in."""
+    if not policy.hosted:
+        return "local"
+    cfg = app_config()
+    if policy.oidc:
+        if not getattr(st.user, "is_logged_in", False):
+            return None
+        email = st.user.get("email")
+        if not access.email_allowed(email, cfg.allowed_emails) or st.user.get("email_verified") is False:
+            return None
+        issued = st.user.get("iat")  # the ID token's issue time (OIDC requires it): the sign-in's age
+        if not isinstance(issued, (int, float)) or not access.login_fresh(float(issued), cfg):
+            return None
+        return str(email).lower()
+    if policy.token_configured and access.login_fresh(st.session_state.get("signed_in_at"), cfg):
+        return "token"
+    return None
 
 
 def signed_in(policy: access.Policy) -> bool:
-    if policy.oidc:
-        return bool(getattr(st.user, "is_logged_in", False))
-    return bool(st.session_state.get("signed_in"))
+    return current_user(policy) is not None
+
+
+def _sign_out() -> None:
+    st.session_state.pop("signed_in_at", None)
 
 
 def sidebar_sign_in(policy: access.Policy) -> None:
     if not policy.hosted:
         return
+    cfg = app_config()
     with st.sidebar:
         if policy.oidc:
             if signed_in(policy):
-                st.caption(f"Signed in as {st.user.get('email', 'user')}")
+                st.caption(f"Signed in as {current_user(policy)}")
+                st.button("Sign out", on_click=st.logout)
+            elif getattr(st.user, "is_logged_in", False):
+                st.warning(f"{st.user.get('email', 'this account')} may not sign in here, or its sign-in has "
+                           "expired (HRM_GATE_ALLOWED_EMAILS).")
                 st.button("Sign out", on_click=st.logout)
             else:
                 st.button("Sign in", on_click=st.login)
         elif policy.token_configured:
             if signed_in(policy):
                 st.caption("Signed in with the access token")
+                st.button("Sign out", on_click=_sign_out)
             else:
-                token = st.text_input("Access token", type="password", key="access_token")
-                if st.button("Sign in") and access.token_ok(token):
-                    st.session_state["signed_in"] = True
-                    st.rerun()
+                _sign_out()
+                with st.form("sign-in", clear_on_submit=True):
+                    token = st.text_input("Access token", type="password")
+                    if st.form_submit_button("Sign in"):
+                        ok, message = access.token_login(token, _client(), cfg)
+                        if ok:
+                            st.session_state["signed_in_at"] = time.time()
+                            st.rerun()
+                        st.error(message)
+        elif policy.token_too_short:
+            st.caption(f"HRM_GATE_ACCESS_TOKEN is shorter than {cfg.min_token_length} characters: sign-in is "
+                       "disabled until it is longer.")
         else:
             st.caption("Hosted without a login provider or HRM_GATE_ACCESS_TOKEN: launching is disabled.")
 

@@ -1,6 +1,7 @@
 """Accuracy: final pass@k per run with 95% CIs, and pass@k vs training step."""
 import streamlit as st
 
+from core.base.errors import GateError
 from core.views import charts
 from core.views.dashboard import eval_runs, pass_at_k_with_ci, pass_vs_step
 from app_pages._common import store
@@ -13,7 +14,12 @@ runs = eval_runs(store())
 if not runs:
     st.info("No evaluated runs yet: launch one on the Runs screen.")
 else:
-    rows = [r for run in runs for r in pass_at_k_with_ci(run)]
+    rows = []
+    for run in runs:
+        try:
+            rows += pass_at_k_with_ci(run)
+        except GateError as exc:  # one broken run is named, the others still shown
+            st.warning(f"{run.run_id}: unreadable ({exc})")
     st.altair_chart(charts.pass_at_k_bars(rows), width="stretch")
     st.dataframe(rows, hide_index=True, width="stretch")
 steps = pass_vs_step(store())

@@ -7,7 +7,7 @@ from core.base.store import list_runs
 from core.decide.gate import run_gate
 from core.publish.report import build_report
 from core.views.dashboard import eval_runs
-from app_pages._common import pick_pair, store
+from app_pages._common import access_policy, pick_pair, signed_in, store
 
 st.title("Report")
 runs = [r.run_id for r in eval_runs(store())]
@@ -15,10 +15,13 @@ if len(runs) < 2:
     st.info("Two evaluated runs are needed.")
     st.stop()
 cand, base = pick_pair(runs)
-train_runs = ["(none)"] + [r.run_id for r in list_runs(store()) if r.manifest().get("kind") == "train"]
+train_runs = ["(none)"] + [r.run_id for r in list_runs(store(), readable_only=True)
+                            if r.manifest().get("kind") == "train"]
 train = st.selectbox("Training run", train_runs)
 bench = RESULTS_DIR / "bench.json"
-if st.button("Build the PDF", type="primary"):
+if not signed_in(access_policy()):
+    st.caption("Sign in to build the PDF.")
+elif st.button("Build the PDF", type="primary"):
     bench_file = str(bench) if bench.exists() else None
     train_run = str(store() / train) if train != "(none)" else None
     try:  # decide, then render: the PDF is built in memory, nothing is written to the run store

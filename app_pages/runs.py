@@ -8,20 +8,21 @@ from core.base.settings import MBPP_PATH
 from core.base.store import RunDir
 from core.views.dashboard import results_so_far, runs_table
 from core.views.quickstart import quick_validation
-from app_pages._common import access_policy, setting_input, signed_in, store
+from app_pages._common import access_policy, app_config, current_user, setting_input, store
 
 SEED_MODELS = {"HRM-27M": "hrm:27m", "GPT-2-117M": "hf:gpt2", "CodeT5-small": "hf:Salesforce/codet5-small"}
 
 st.title("Runs")
 policy = access_policy()
-can_launch = not policy.hosted or signed_in(policy)
+user = current_user(policy)
+can_launch = user is not None
 rows = runs_table(store())
 
 
 def launch(req: jobs.JobRequest) -> None:
     try:
-        require_launch(policy, signed_in(policy))  # enforced here, not only by hiding the form
-        run_dir = jobs.launch(req, store())
+        require_launch(policy, current_user(policy) is not None)  # enforced here, not only by hiding the form
+        run_dir = jobs.launch(req, store(), user=user, caps=app_config())
         st.success(f"started {req.kind} run {run_dir.name}")
     except (GateError, AccessDenied, ValueError) as exc:
         st.error(str(exc))
@@ -46,19 +47,20 @@ else:
 
 @st.fragment(run_every=2)
 def running_jobs():
-    live = [(r["run"], jobs.job_status(store() / r["run"])) for r in runs_table(store())]
-    live = [(name, j) for name, j in live if j and j["status"] == "running"]
+    live = jobs.running_jobs(store())
     if not live:
         return
     st.subheader("Running")
-    for name, job in live:
+    for job in live:
+        name = job["run"]
         run = RunDir(store() / name)
         done = results_so_far(run)
         cols = st.columns([3, 2, 1])
         cols[0].write(f"**{name}** `{' '.join(job['argv'][:3])}`")
         cols[1].write(f"{done} results so far")
-        if can_launch and cols[2].button("Cancel", key=f"cancel-{name}"):
-            require_launch(policy, signed_in(policy))
+        own = job.get("user") in (user, None)  # a user cancels their own jobs (and those launched before users)
+        if can_launch and own and cols[2].button("Cancel", key=f"cancel-{name}"):
+            require_launch(policy, current_user(policy) == user)
             jobs.cancel(run.path)
 
 

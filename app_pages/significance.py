@@ -8,7 +8,7 @@ from core.base.settings import RESULTS_DIR
 from core.decide.gate import describe_power, run_gate
 from core.decide.kpi import load_kpis
 from core.views.dashboard import eval_runs, kpi_rows, stats_rows
-from app_pages._common import pick_pair, store
+from app_pages._common import access_policy, app_config, pick_pair, signed_in, store
 
 st.title("Significance")
 st.caption("Paired by task: per-task pass@k, a paired bootstrap CI and a two-sided sign-flip permutation p-value "
@@ -24,7 +24,14 @@ if len(runs) < 2:
 cand, base = pick_pair(runs)
 c3, c4, c5 = st.columns(3)
 ks = c3.multiselect("k", [1, 10, 100], default=[1, 10])
-resamples = c4.number_input("Resamples", min_value=100, max_value=100_000, value=10_000, step=1000)
+cfg = app_config()
+if signed_in(access_policy()):
+    most = cfg.max_resamples
+    resamples = c4.number_input("Resamples", min_value=100, max_value=most, value=min(10_000, most), step=1000)
+else:  # hosted, anonymous: a light test only
+    most = resamples = cfg.anonymous_resamples
+    c4.number_input("Resamples (sign in for more)", value=most, disabled=True)
+resamples = min(int(resamples), most)  # enforced here, not only by the widget
 seed = c5.number_input("Seed", value=0)
 bench = RESULTS_DIR / "bench.json"
 if st.button("Run the test", type="primary") or "gate_result" not in st.session_state:

@@ -7,7 +7,7 @@ from core.base.store import list_runs
 from app_pages._common import store
 
 st.title("Training")
-runs = [r for r in list_runs(store()) if r.file("metrics.jsonl").exists()]
+runs = [r for r in list_runs(store(), readable_only=True) if r.file("metrics.jsonl").exists()]
 if not runs:
     st.info("No training run yet: launch one on the Runs screen or `python -m core train ...`.")
     st.stop()

@@ -136,3 +136,98 @@ def test_every_page_launch_significance_and_pdf(server, browser, tmp_path, mbpp_
     subprocess.run(["pdftoppm", "-png", "-r", "50", "-f", "1", "-l", "1", str(pdf), str(SHOTS / "report-page")],
                    check=True)
     assert list(SHOTS.glob("report-page*.png"))
+
+
+TOKEN = "browser-test-token-0123456789"
+
+
+@pytest.fixture(scope="module")
+def hosted(tmp_path_factory, mbpp_path):
+    """The app as hosted: --server.address unset (Streamlit listens on every interface), a shared token,
+    throttling after 3 wrong tokens, and a cap of 5 tasks x samples per eval."""
+    store = tmp_path_factory.mktemp("hosted-store")
+    cli("eval", "--model", "oracle", "--data-path", mbpp_path, "--limit", "5", "--run-dir", store / "oracle",
+        "--no-progress")
+    cli("eval", "--samples", write_samples(store.parent / "empty-h.jsonl", [{"task_id": t, "completion": ""}
+                                                                            for t in range(11, 16)]),
+        "--data-path", mbpp_path, "--limit", "5", "--run-dir", store / "empty", "--no-progress")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HRM_GATE_", "STREAMLIT_SERVER_ADDRESS"))}
+    env.update(HRM_GATE_STORE=str(store), WANDB_MODE="disabled", HRM_GATE_ACCESS_TOKEN=TOKEN,
+               HRM_GATE_LOGIN_ATTEMPTS="3", HRM_GATE_MAX_TASK_SAMPLES="5")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.headless", "true"], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.3)
+    yield url, store
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def sign_in(page, token):
+    page.get_by_label("Access token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    wait_idle(page)
+
+
+def test_hosted_app_anonymous_sign_in_caps_and_throttling(hosted, browser):
+    url, store = hosted
+    before = sorted((str(p.relative_to(store)), p.stat().st_mtime_ns) for p in store.rglob("*"))
+
+    # anonymous: every page renders, no launch form, no PDF button, a light test only, nothing written
+    anon = browser.new_context().new_page()
+    for name, (path, _) in PAGES.items():
+        anon.goto(f"{url}/{path}")
+        wait_idle(anon)
+        anon.get_by_role("heading", level=1).first.wait_for(timeout=30_000)
+        assert anon.locator("[data-testid='stException']").count() == 0, name
+        assert anon.get_by_text("Launch a run").count() == 0, name
+        assert anon.get_by_role("button", name="Build the PDF").count() == 0, name
+        assert anon.get_by_role("button", name="Launch").count() == 0, name
+    anon.goto(f"{url}/significance")
+    wait_idle(anon)
+    assert anon.get_by_role("spinbutton", name="Resamples (sign in for more)").is_disabled()
+    anon.goto(url)
+    wait_idle(anon)
+    assert anon.get_by_text("Sign in to launch or cancel runs.").count() == 1
+    after = sorted((str(p.relative_to(store)), p.stat().st_mtime_ns) for p in store.rglob("*"))
+    assert after == before, "an anonymous visitor wrote to the store"
+
+    # signed in: a launch over the cap is refused in one line, and nothing is created
+    user = browser.new_context().new_page()
+    user.goto(url)
+    wait_idle(user)
+    sign_in(user, TOKEN)
+    user.get_by_text("Signed in with the access token").wait_for(timeout=30_000)
+    user.get_by_text("Launch a run").click()
+    user.get_by_label("Run name").fill("too-big")
+    user.get_by_label("Model spec (overrides the model above)").fill("oracle")
+    user.get_by_role("spinbutton", name="Tasks (eval)").fill("10")
+    user.get_by_role("button", name="Launch").click()
+    wait_idle(user)
+    alert = user.locator("[data-testid='stAlertContentError']")
+    alert.first.wait_for(timeout=30_000)
+    text = alert.first.inner_text().strip()
+    assert "10 tasks x 1 samples = 10 samples, over the cap of 5" in text and "\n" not in text
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    user.screenshot(path=str(SHOTS / "hosted-over-cap.png"), full_page=True)
+    assert not (store / "too-big").exists()
+
+    # guessing the token: after 3 wrong tries the client is locked out, even with the right token
+    guesser = browser.new_context().new_page()
+    guesser.goto(url)
+    wait_idle(guesser)
+    for i in range(3):
+        sign_in(guesser, f"guess-{i}")
+        guesser.get_by_text("Wrong access token.").wait_for(timeout=30_000)
+    sign_in(guesser, TOKEN)
+    guesser.get_by_text("Too many wrong tokens from this client").wait_for(timeout=30_000)
+    assert guesser.get_by_text("Signed in with the access token").count() == 0
+    guesser.screenshot(path=str(SHOTS / "hosted-throttled.png"), full_page=True)

@@ -74,9 +74,15 @@ def test_launch_form_defaults_are_the_dataclass_defaults(kind, tmp_path):
 
 
 def test_launch_form_on_the_runs_screen_shows_the_dataclass_defaults(tmp_path, monkeypatch):
+    from streamlit import config
     from streamlit.testing.v1 import AppTest
     monkeypatch.setenv("HRM_GATE_STORE", str(tmp_path / "store"))
-    at = AppTest.from_file("../app_pages/runs.py", default_timeout=60).run()
+    before = config.get_option("server.address")
+    config.set_option("server.address", "127.0.0.1")  # explicitly loopback: the form shows without sign-in
+    try:
+        at = AppTest.from_file("../app_pages/runs.py", default_timeout=60).run()
+    finally:
+        config.set_option("server.address", before)
     shown = {w.label: w.value for w in [*at.number_input, *at.checkbox]}
     for kind in jobs.KINDS:
         for f in jobs.form_fields(kind):

@@ -127,3 +127,34 @@ def test_store_side_car_watches_each_running_run_until_it_ends(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_store_side_car_survives_broken_run_directories(tmp_path):
+    """Issue 16: a manifest.json holding a JSON list made `monitor --store` exit (and the container stop)."""
+    store = tmp_path / "store"
+    (store / "listed").mkdir(parents=True)
+    (store / "listed" / "manifest.json").write_text("[1, 2, 3]\n")
+    (store / "truncated").mkdir()
+    (store / "truncated" / "manifest.json").write_text('{"kind": "train", "status": "runn')
+    watched = RunDir(store / "watched")  # watched, then its manifest breaks under the side-car
+    watched.claim({"kind": "train"}, {"kind": "train"})
+    JsonlAppender(watched.file("metrics.jsonl")).append({"step": 1, "loss": float("nan")})
+    proc = subprocess.Popen([sys.executable, "-m", "core", "monitor", "--store", str(store), "--interval", "0.1"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (watched.file("alerts.jsonl").exists() and watched.file("alerts.jsonl").read_text()):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() else "timeout"
+            time.sleep(0.1)
+        watched.file("manifest.json").write_text("[]")
+        late = RunDir(store / "late")
+        late.claim({"kind": "train"}, {"kind": "train"})
+        JsonlAppender(late.file("metrics.jsonl")).append({"step": 1, "loss": float("inf")})
+        while not (late.file("alerts.jsonl").exists() and late.file("alerts.jsonl").read_text()):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() else "timeout"
+            time.sleep(0.1)
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert "stopped watching watched" in err

@@ -175,6 +175,14 @@ class RunDir:
     def manifest(self) -> dict:
         return read_json(self.file("manifest.json"))
 
+    def readable(self) -> bool:
+        """Whether manifest.json parses as a JSON object (a list, or a truncated file, does not)."""
+        try:
+            self.manifest()
+        except (DataError, RunStoreError, OSError, UnicodeDecodeError):
+            return False
+        return True
+
     def write_manifest(self, manifest: dict) -> None:
         atomic_write_json(self.file("manifest.json"), manifest)
 
@@ -220,9 +228,12 @@ def _identity_diff(old: dict | None, new: dict) -> str:
     return "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in keys[:2]) or "same"
 
 
-def list_runs(store: Path | None = None) -> list[RunDir]:
+def list_runs(store: Path | None = None, readable_only: bool = False) -> list[RunDir]:
+    """The store's run directories (those with a manifest.json); with readable_only, only those whose
+    manifest parses: a reader that needs the manifest skips a broken run instead of failing on it."""
     store = Path(store) if store else store_root()
     if not store.is_dir():
         return []
-    return sorted((RunDir(p) for p in Path(store).iterdir() if (p / "manifest.json").exists()),
+    runs = sorted((RunDir(p) for p in Path(store).iterdir() if (p / "manifest.json").exists()),
                   key=lambda r: r.path.name)
+    return [r for r in runs if r.readable()] if readable_only else runs

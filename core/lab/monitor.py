@@ -30,6 +30,7 @@ from pathlib import Path
 
 import psutil
 
+from core.base.errors import GateError
 from core.base.machine import now_iso
 from core.base.store import ENDED, JsonlAppender, RunDir, list_runs, pid_alive, read_jsonl
 
@@ -177,16 +178,26 @@ def watch_store(store: str | Path | None, thresholds: Thresholds = Thresholds(),
     try:
         while max_s is None or time.monotonic() - started < max_s:
             sample = system_sample()
-            for run in list_runs(Path(store) if store else None):
-                if run.path not in watched and run.status() == "running":
+            for run in list_runs(Path(store) if store else None, readable_only=True):
+                try:
+                    running = run.path not in watched and run.status() == "running"
+                except (GateError, OSError):  # broken since it was listed
+                    running = False
+                if running:
                     log.info("watching %s", run.run_id)
                     watched[run.path] = (Monitor(run.path, thresholds), JsonlAppender(run.file("alerts.jsonl")),
                                          JsonlAppender(run.file("system.jsonl")))
             for path, (mon, alerts, system) in list(watched.items()):
-                system.append(sample)
-                mon.check(alerts)
-                if mon.run.manifest().get("status") in ENDED or mon.run.status() == "interrupted":
+                try:
+                    system.append(sample)
                     mon.check(alerts)
+                    over = mon.run.manifest().get("status") in ENDED or mon.run.status() == "interrupted"
+                    if over:
+                        mon.check(alerts)
+                except (GateError, OSError) as exc:  # a broken run stops its own watch, never the side-car
+                    log.warning("stopped watching %s: %s", path.name, exc)
+                    over = True
+                if over:
                     fired += len(mon.fired)
                     alerts.close()
                     system.close()

@@ -237,7 +237,7 @@ def train(cfg: TrainConfig) -> dict:
     if resume is not None:
         state = json.loads((resume / "state.json").read_text())
         start = state["step"]
-        optimizer.load_state_dict(torch.load(resume / "optimizer.pt", map_location=device))
+        optimizer.load_state_dict(torch.load(resume / "optimizer.pt", map_location=device, weights_only=True))
     if dist is not None:
         from torch.nn.parallel import DistributedDataParallel
         trainable.model = DistributedDataParallel(trainable.model)

@@ -4,7 +4,11 @@ Several endpoint URLs spread the load (each request goes to the endpoint with th
 requests in flight), so a team scales generation past one machine by starting more servers.
 Concurrency is bounded; connection errors, timeouts, 429 and 5xx answers are retried with
 exponential backoff on the next endpoint; other answers fail at once with the server's own
-message. An API key is read from OPENAI_API_KEY and never appears in a log or an error.
+message. An API key is read from OPENAI_API_KEY and never appears in a log or an error; it is sent
+only to endpoints the operator allow-listed in HRM_GATE_OPENAI_ENDPOINTS (comma-separated URL
+prefixes, e.g. https://llm.internal:8000/v1), never on a redirect, and a spec naming any other
+endpoint while a key is set is refused. A server's reply never lands in an error (which the
+manifest keeps): only its HTTP status does.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import os
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -29,6 +34,27 @@ class GenerationError(GateError):
     """A server refused or kept failing a generation request."""
 
 
+ALLOWED_ENV = "HRM_GATE_OPENAI_ENDPOINTS"
+
+
+def _origin_path(url: str) -> tuple[str, str, int | None, str]:
+    u = urllib.parse.urlsplit(url.strip())
+    port = u.port or {"http": 80, "https": 443}.get(u.scheme)
+    return u.scheme.lower(), (u.hostname or "").lower(), port, u.path.rstrip("/")
+
+
+def endpoint_allowed(url: str, allowed: str | None = None) -> bool:
+    """Whether the operator allow-listed this endpoint for the API key: same scheme, host and port as an
+    entry of HRM_GATE_OPENAI_ENDPOINTS, and a path at or below the entry's."""
+    allowed = os.environ.get(ALLOWED_ENV, "") if allowed is None else allowed
+    scheme, host, port, path = _origin_path(url)
+    for entry in (e for e in allowed.split(",") if e.strip()):
+        s2, h2, p2, path2 = _origin_path(entry)
+        if (scheme, host, port) == (s2, h2, p2) and (path == path2 or path.startswith(path2 + "/")):
+            return True
+    return False
+
+
 class OpenAICompatGenerator(TextGenerator):
     trained = True
 
@@ -41,6 +67,9 @@ class OpenAICompatGenerator(TextGenerator):
         for u in self.endpoints:
             if not u.startswith(("http://", "https://")):
                 raise ModelSpecError(f"openai endpoint {u!r} must start with http:// or https://")
+            if os.environ.get("OPENAI_API_KEY") and not endpoint_allowed(u):
+                raise ModelSpecError(f"openai endpoint {u} is not allow-listed for OPENAI_API_KEY; the operator "
+                                     f"adds it to {ALLOWED_ENV} (or unset the key for a server that needs none)")
         self.model = model
         self.name = f"openai:{model}"
         self.concurrency = concurrency
@@ -69,12 +98,11 @@ class OpenAICompatGenerator(TextGenerator):
             self._in_flight[i] -= 1
 
     def _post(self, i: int, body: dict) -> dict:
-        headers = {"Content-Type": "application/json"}
-        key = os.environ.get("OPENAI_API_KEY")
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
         req = urllib.request.Request(f"{self.endpoints[i]}/completions", data=json.dumps(body).encode(),
-                                     headers=headers, method="POST")
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        key = os.environ.get("OPENAI_API_KEY")
+        if key and endpoint_allowed(self.endpoints[i]):  # checked again here: the key never leaves otherwise
+            req.add_unredirected_header("Authorization", f"Bearer {key}")
         with urllib.request.urlopen(req, timeout=self.timeout) as resp:
             return json.loads(resp.read())
 
@@ -94,9 +122,8 @@ class OpenAICompatGenerator(TextGenerator):
                         raise GenerationError(f"{self.endpoints[i]} returned {len(choices)} choices for n={params.n}")
                     return [cut_at_stop(c["text"], params.stop)[0] for c in choices]
                 except urllib.error.HTTPError as exc:
-                    detail = exc.read()[:300].decode(errors="replace")
-                    if exc.code != 429 and exc.code < 500:
-                        raise GenerationError(f"{self.endpoints[i]} refused the request: HTTP {exc.code} {detail}") from None
+                    if exc.code != 429 and exc.code < 500:  # the reply's body is not kept: it may echo anything
+                        raise GenerationError(f"{self.endpoints[i]} refused the request: HTTP {exc.code}") from None
                     last = f"HTTP {exc.code}"
                 except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
                     last = str(getattr(exc, "reason", exc))

@@ -42,7 +42,10 @@ class GateCollector:
         pass_at_k = GaugeMetricFamily("hrm_gate_pass_at_k", "pass@k of an eval run", labels=["run", "model", "k"])
         statuses: dict[str, int] = {}
         for r in runs:
-            statuses[r.status()] = statuses.get(r.status(), 0) + 1
+            status = r.status() if r.readable() else "unreadable"
+            statuses[status] = statuses.get(status, 0) + 1
+            if status == "unreadable":
+                continue
             summary_path = r.file("run_summary.json")
             if summary_path.exists():
                 summary = read_json(summary_path)

@@ -9,14 +9,19 @@ from core.evaluation.collect import load_counts
 from core.evaluation.passk import per_task_pass_at_k
 from core.lab.monitor import count_alerts
 from core.decide.stats import bootstrap_means, show_p
+from core.base.errors import DataError
 from core.base.store import REPO_ROOT, RunDir, list_runs, read_json, read_jsonl
 
 
 def runs_table(store: Path | None = None) -> list[dict]:
     rows = []
     for run in list_runs(store):
-        m = run.manifest()
-        s = read_json(run.file("run_summary.json")) if run.file("run_summary.json").exists() else {}
+        try:
+            m = run.manifest()
+            s = read_json(run.file("run_summary.json")) if run.file("run_summary.json").exists() else {}
+        except (DataError, OSError):  # one broken run is one row, not a broken screen
+            rows.append({"run": run.run_id, "kind": None, "status": "unreadable"})
+            continue
         ds = m.get("dataset") or {}
         row = {"run": run.run_id, "kind": m.get("kind"), "status": run.status(), "model": m.get("model"),
                "dataset": f"{ds.get('name')}/{ds.get('split')}" if ds else "", "tasks": s.get("n_tasks"),
@@ -28,7 +33,8 @@ def runs_table(store: Path | None = None) -> list[dict]:
 
 
 def eval_runs(store: Path | None = None) -> list[RunDir]:
-    return [r for r in list_runs(store) if r.manifest().get("kind") == "eval" and r.file("results.jsonl").exists()]
+    return [r for r in list_runs(store, readable_only=True)
+            if r.manifest().get("kind") == "eval" and r.file("results.jsonl").exists()]
 
 
 def pass_at_k_with_ci(run: RunDir, ks=(1, 10), resamples: int = 2000, seed: int = 0) -> list[dict]:
@@ -100,32 +106,6 @@ def system_rows(store: Path | None = None) -> list[dict]:
             for key, value in r.items():
                 if key != "time" and isinstance(value, (int, float)):
                     rows.append({"run": run.run_id, "time": r["time"], "metric": key, "value": value})
-    return rows
-
-
-def drilldown(a: RunDir, b: RunDir) -> list[dict]:
-    """Per task: prompt, each run's completions with pass/fail and error; and whether the pair is
-    discordant (one run passes the task's first sample, the other fails it)."""
-    def index(run):
-        samples = {(str(r["task_id"]), r["sample_id"]): r for r in read_jsonl(run.file("samples.jsonl"))}
-        results = {(str(r["task_id"]), r["sample_id"]): r for r in read_jsonl(run.file("results.jsonl"))}
-        by_task: dict[str, list] = {}
-        for key, res in results.items():
-            s = samples.get(key, {})
-            by_task.setdefault(key[0], []).append({"sample_id": key[1], "completion": s.get("completion", ""),
-                                                   "prompt": s.get("prompt", ""), "passed": res["passed"],
-                                                   "status": res["status"], "error": res.get("error", "")})
-        return by_task
-    ia, ib = index(a), index(b)
-    rows = []
-    for task in sorted(set(ia) & set(ib), key=lambda t: (len(t), t)):
-        sa, sb = sorted(ia[task], key=lambda r: r["sample_id"]), sorted(ib[task], key=lambda r: r["sample_id"])
-        pa = sum(r["passed"] for r in sa) / len(sa)
-        pb = sum(r["passed"] for r in sb) / len(sb)
-        rows.append({"task_id": task, "prompt": sa[0]["prompt"] or sb[0]["prompt"], "a": sa, "b": sb,
-                     "a_pass_rate": pa, "b_pass_rate": pb,
-                     "discordant": "A only" if sa[0]["passed"] and not sb[0]["passed"]
-                     else ("B only" if sb[0]["passed"] and not sa[0]["passed"] else "")})
     return rows
 
 

@@ -4,6 +4,11 @@ A job runs detached (its own session) under `python -m core job RUN_DIR -- ARGV.
 records pid, argv, status and exit code in RUN_DIR/job.json, so the status survives a browser
 reload and an app restart. Form inputs never reach a shell: argv is a list built here, the run
 name is one validated path component inside the store, and the model spec is parsed.
+
+A launch is checked against the caps of `AppConfig` (jobs running at once, per user and in all;
+an eval's tasks x samples; steps; new tokens) and refused in one line over any of them. A job gets
+a minimal environment (`job_environment`): none of the app's secrets (access token, API keys,
+GitHub, W&B), except the OpenAI-compatible key for a job that generates through such endpoints.
 """
 from __future__ import annotations
 
@@ -11,16 +16,19 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.base.config import default_of, fields, to_argv
-from core.base.errors import RunStoreError, UsageError
+from core.base.errors import DataError, RunStoreError, UsageError
 from core.evaluation.config import EvalConfig
 from core.lab.config import BenchConfig, TrainConfig
 from core.base.machine import now_iso
 from core.models import parse_spec
 from core.base.store import REPO_ROOT, atomic_write_json, pid_alive, read_json, store_root, validate_run_name
+from core.tasks.data import load_dataset
+from core.views.config import AppConfig
 
 KINDS = ("eval", "bench", "train")
 CONFIGS = {"eval": EvalConfig, "bench": BenchConfig, "train": TrainConfig}
@@ -78,8 +86,75 @@ def build_argv(req: JobRequest, run_dir: Path) -> list[str]:
     return ["train", "--model", cfg.model, *to_argv(cfg, skip=("model",)), "--run-dir", str(run_dir)]
 
 
-def launch(req: JobRequest, store: Path | None = None) -> Path:
-    """Start a job in the background; returns its run directory."""
+class CapExceeded(UsageError):
+    """A launch over one of the app's caps (AppConfig)."""
+
+
+# Variables a job may inherit: nothing secret. Names holding TOKEN, KEY, SECRET or PASSWORD never pass.
+JOB_ENV_NAMES = {"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "USER", "LOGNAME", "VIRTUAL_ENV", "PYTHONPATH",
+                 "OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES", "WANDB_MODE", "WANDB_DIR"}
+JOB_ENV_PREFIXES = ("LC_", "HRM_GATE_", "HF_", "TRANSFORMERS_", "TORCH", "XDG_", "PYTHONHASHSEED")
+SECRET_MARKS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "CREDENTIAL")
+
+
+def job_environment(model_specs: list[str], environ=None) -> dict[str, str]:
+    """The environment of a launched job: the app's, less every secret; OPENAI_API_KEY only for a job
+    whose model is an OpenAI-compatible endpoint (which sends it only to allow-listed endpoints)."""
+    environ = os.environ if environ is None else environ
+    env = {k: v for k, v in environ.items()
+           if (k in JOB_ENV_NAMES or k.startswith(JOB_ENV_PREFIXES)) and not any(m in k.upper() for m in SECRET_MARKS)}
+    if any(str(m).startswith("openai:") for m in model_specs) and environ.get("OPENAI_API_KEY"):
+        env["OPENAI_API_KEY"] = environ["OPENAI_API_KEY"]
+    return env
+
+
+def running_jobs(root: Path) -> list[dict]:
+    """job.json of every job of the store still running, with its run's name under "run" (a job.json
+    that does not parse is left out)."""
+    out = []
+    for d in sorted(Path(root).iterdir()) if Path(root).is_dir() else []:
+        try:
+            job = job_status(d)
+        except (DataError, RunStoreError, OSError):
+            continue
+        if job and job.get("status") == "running":
+            out.append({**job, "run": d.name})
+    return out
+
+
+def check_caps(req: JobRequest, cfg, user: str, root: Path, caps: AppConfig) -> None:
+    """Refuse, in one line, a launch over a cap."""
+    running = running_jobs(root)
+    if len(running) >= caps.max_jobs:
+        raise CapExceeded(f"{len(running)} jobs are running, the most at once (HRM_GATE_MAX_JOBS={caps.max_jobs}); "
+                          "wait for one to end")
+    mine = sum(1 for j in running if j.get("user") == user)
+    if mine >= caps.max_jobs_per_user:
+        raise CapExceeded(f"you have {mine} jobs running, the most per user (HRM_GATE_MAX_JOBS_PER_USER="
+                          f"{caps.max_jobs_per_user}); wait for one to end or cancel it")
+    if req.kind == "eval" and cfg.samples:  # scoring a file: its samples are what the sandbox runs
+        with open(cfg.samples, "rb") as fh:
+            count = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+        if count > caps.max_task_samples:
+            raise CapExceeded(f"{cfg.samples} holds {count} samples, over the cap of {caps.max_task_samples} "
+                              "(HRM_GATE_MAX_TASK_SAMPLES); score a smaller file")
+    elif req.kind == "eval":
+        tasks = cfg.limit or len(load_dataset(cfg.dataset, cfg.data_path, cfg.split).tasks)
+        if tasks * cfg.n > caps.max_task_samples:
+            raise CapExceeded(f"{tasks} tasks x {cfg.n} samples = {tasks * cfg.n} samples, over the cap of "
+                              f"{caps.max_task_samples} (HRM_GATE_MAX_TASK_SAMPLES); use fewer tasks or samples")
+        if cfg.max_new_tokens > caps.max_new_tokens:
+            raise CapExceeded(f"max new tokens {cfg.max_new_tokens} is over the cap of {caps.max_new_tokens} "
+                              "(HRM_GATE_MAX_NEW_TOKENS)")
+    elif req.kind == "train" and cfg.steps > caps.max_steps:
+        raise CapExceeded(f"{cfg.steps} steps is over the cap of {caps.max_steps} (HRM_GATE_MAX_STEPS)")
+    elif req.kind == "bench" and cfg.new_tokens > caps.max_new_tokens:
+        raise CapExceeded(f"{cfg.new_tokens} new tokens is over the cap of {caps.max_new_tokens} "
+                          "(HRM_GATE_MAX_NEW_TOKENS)")
+
+
+def launch(req: JobRequest, store: Path | None = None, user: str = "local", caps: AppConfig | None = None) -> Path:
+    """Start a job in the background, for `user`, within the caps; returns its run directory."""
     root = Path(store or store_root()).resolve()
     run_dir = (root / validate_run_name(req.name)).resolve()
     if run_dir.parent != root:
@@ -87,16 +162,27 @@ def launch(req: JobRequest, store: Path | None = None) -> Path:
     if run_dir.exists():
         raise RunStoreError(f"a run named {req.name!r} already exists; choose another name")
     argv = build_argv(req, run_dir)
+    with _LAUNCHING:  # the caps count job.json files: one launch at a time writes its own
+        check_caps(req, config_for(req, run_dir), user, root, caps or AppConfig.from_env())
+        return _start(req, run_dir, argv, user)
+
+
+_LAUNCHING = threading.Lock()
+
+
+def _start(req: JobRequest, run_dir: Path, argv: list[str], user: str) -> Path:
     run_dir.mkdir(parents=True)
     if req.kind == "bench":  # bench writes a file, not a run: give it a manifest of its own
         atomic_write_json(run_dir / "manifest.json", {"run_id": req.name, "kind": "bench", "model": req.model,
                                                       "status": "running", "started_at": now_iso()})
     log = open(run_dir / "job.log", "ab")
+    env = job_environment([req.model, req.baseline or ""])
     proc = subprocess.Popen([sys.executable, "-m", "core", "job", str(run_dir), "--", *argv], cwd=REPO_ROOT,
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                            env=env)
     log.close()
     atomic_write_json(run_dir / "job.json", {"argv": argv, "pid": proc.pid, "status": "running", "started_at": now_iso(),
-                                             "kind": req.kind})
+                                             "kind": req.kind, "user": user})
     return run_dir
 
 
