@@ -4,13 +4,16 @@ import streamlit as st
 from core.base.errors import GateError
 from core.views import charts
 from core.views.dashboard import eval_runs, pass_at_k_with_ci, pass_vs_step
+from core.views.isolation import reduced_runs
 from app_pages._common import store
 
 st.title("Accuracy")
 st.caption("pass@k: per task 1 - C(n-c, k)/C(n, k), mean over tasks; reported only where every task has n >= k. "
-           "A sample passes only when every assert ran to the end in its own sandboxed process. "
-           "CI: 95% percentile bootstrap over tasks.")
+           "A sample passes only when every assert ran to the end in its own sandboxed process, and says so "
+           "through a channel its code cannot reach. CI: 95% percentile bootstrap over tasks.")
 runs = eval_runs(store())
+for run_id, why in reduced_runs(runs).items():
+    st.warning(f"{run_id}: its samples ran with reduced isolation: {why}.")
 if not runs:
     st.info("No evaluated runs yet: launch one on the Runs screen.")
 else:

@@ -5,8 +5,9 @@ from core.views import jobs
 from core.views.access import AccessDenied, require_launch
 from core.base.errors import GateError
 from core.base.settings import MBPP_PATH
-from core.base.store import RunDir
+from core.base.store import RunDir, list_runs
 from core.views.dashboard import results_so_far, runs_table
+from core.views.isolation import reduced_runs
 from core.views.quickstart import quick_validation
 from app_pages._common import access_policy, app_config, current_user, setting_input, store
 
@@ -43,6 +44,8 @@ else:
                               default=st.session_state.get("selected_runs", [r["run"] for r in rows][:2]))
     st.session_state["selected_runs"] = selected
     st.dataframe(rows, width="stretch", hide_index=True)
+    for run_id, why in reduced_runs(list_runs(store(), readable_only=True)).items():
+        st.warning(f"{run_id}: its samples ran with reduced isolation: {why}.")
 
 
 @st.fragment(run_every=2)

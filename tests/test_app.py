@@ -352,3 +352,17 @@ def test_a_user_cancels_only_their_own_jobs(tmp_path, monkeypatch, owner, cancel
     at = AppTest.from_file("../app_pages/runs.py", default_timeout=60).run()
     assert not at.exception and any(s.value == "Running" for s in at.subheader)
     assert any(b.label == "Cancel" for b in at.button) is cancellable
+
+
+def test_reduced_isolation_is_shown_on_runs_and_accuracy(store, tmp_path, monkeypatch):
+    """Before: the Accuracy caption said every sample was sandboxed, whatever the run's sandbox had been."""
+    local = tmp_path / "store"
+    shutil.copytree(store, local)
+    RunDir(local / "empty").update_manifest(sandbox={"namespace_error": "[Errno 1] unshare: Operation not permitted",
+                                                     "user": "uid 10001 (the caller's own: run as root for a separate uid)"})
+    for name in ("runs", "accuracy"):
+        at = page(name, local, monkeypatch).run()
+        warnings = [w.value for w in at.warning]
+        assert any(w.startswith("empty: its samples ran with reduced isolation: no namespaces") for w in warnings), warnings
+        if __import__("os").geteuid() == 0:
+            assert not any(w.startswith("oracle:") for w in warnings), warnings
