@@ -113,3 +113,46 @@ def test_tags_name_model_dataset_and_protocol():
     assert run_tags(eval_manifest) == ["model:hrm:train/checkpoint", "dataset:mbpp/test",
                                        "protocol:mbpp-3shot n=10 T=0.8", "kind:eval"]
     assert all(len(t) <= 64 for t in run_tags({**eval_manifest, "model": "hf:" + "x" * 100}))
+
+
+@pytest.mark.slow
+def test_a_pipeline_killed_during_training_leaves_a_crashed_wandb_run(tmp_path, mbpp_path, offline):
+    """The audit's case: kill -9 of the pipeline while it trains."""
+    config = tmp_path / "pipeline.toml"
+    config.write_text(f"""
+[pipeline]
+out_dir = "{tmp_path / 'weekly'}"
+data_path = "{mbpp_path}"
+limit = 2
+
+[train]
+model = "hrm:tiny"
+steps = 1000000
+batch = 2
+seq_len = 64
+checkpoint_every = 0
+
+[candidate]
+model = "train"
+
+[baseline]
+model = "oracle"
+
+[wandb]
+mode = "offline"
+""")
+    env = {k: v for k, v in os.environ.items() if k not in ("WANDB_MODE", "WANDB_API_KEY")}
+    job = subprocess.Popen([sys.executable, "-m", "core", "pipeline", "--config", str(config), "--no-progress"],
+                           cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    d = tmp_path / "weekly" / "train"
+    try:
+        wait_for(lambda: info_of(d).get("status") == "running" and (d / "metrics.jsonl").exists()
+                 and len((d / "metrics.jsonl").read_text().splitlines()) >= 5, 180, "the pipeline's live train run")
+    finally:
+        job.kill()
+        job.wait()
+    wait_for(lambda: info_of(d).get("status") != "running", 120, "the follower to end the W&B run")
+    data = read_offline_run(offline_files(d)[0])
+    assert info_of(d)["status"] == "crashed" and data["exit_code"] == 1 and data["summary"]["status"] == "crashed"
+    assert data["run"]["name"] == "weekly · train hrm:tiny (1000000 steps)" and data["run"]["group"] == "weekly"
+    assert {"pipeline:weekly", "role:train", "model:hrm:tiny", "dataset:mbpp/train"} <= set(data["run"]["tags"])
