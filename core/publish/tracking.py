@@ -75,9 +75,9 @@ def files_artifact(run: RunDir, extra_files=()):
 
 def exit_of(status: str) -> tuple[str, int]:
     """The W&B status and exit code of a run directory's status: a run whose process died mid-run
-    (`interrupted`) is crashed, not a clean exit."""
-    status = "crashed" if status in ("interrupted", "running") else status
-    return status, 0 if status == "done" else 1
+    (`interrupted`) is crashed, not a clean exit; one still running (its process alive) says so."""
+    status = "crashed" if status == "interrupted" else status
+    return status, 0 if status in ("done", "running") else 1
 
 
 def log_run(run_dir: str | Path, setting: str = "auto", extra_files=(), group: str | None = None,
@@ -322,7 +322,7 @@ def offline_files(run_dir: str | Path) -> list[Path]:
 
 
 # The seed's seven panels and the keys each reads (where: config, history, summary or a table in the
-# summary). tests/publish check that every key is written by a real offline pipeline run.
+# summary). tests/test_tracking.py checks that every key is written by a real offline pipeline run.
 PANELS = {
     "Run selector": [("runset", "filter and group by model", "config", ["model"])],
     "Accuracy": [("line", "pass@1 and pass@10 vs step (samples scored)", "eval/samples_scored",
