@@ -144,6 +144,12 @@ def test_pipeline_runs_are_grouped_tagged_and_named_for_people(offline_pipeline)
         assert any(t.startswith("dataset:mbpp/test") or t == "dataset:mbpp/train" for t in tags)
         assert any(t.startswith("protocol:") for t in tags)
     assert "model:hrm:tiny" in runs[read_json(out / "candidate" / "wandb_run.json")["name"]]["run"]["tags"]
+    for side in ("candidate", "baseline"):  # the running pass@k ends at the run's own figures
+        history = runs[read_json(out / side / "wandb_run.json")["name"]]["history"]
+        last = [r for r in history if "pass_at_k/10" in r][-1]
+        final = read_json(out / side / "run_summary.json")["pass_at_k"]
+        assert last["pass_at_k/1"] == pytest.approx(final["1"]) and last["pass_at_k/10"] == pytest.approx(final["10"])
+        assert last["eval/samples_scored"] == 30 and last["eval/tasks_scored"] == 3
 
 
 @pytest.mark.slow
