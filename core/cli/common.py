@@ -1,7 +1,10 @@
 """Argument types and helpers the command modules share."""
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+from pathlib import Path
 
 from core.base.config import parse_ints
 
@@ -11,7 +14,7 @@ k_values = parse_ints  # --k 1,10
 
 def add_wandb_flag(p) -> None:
     p.add_argument("--wandb", choices=("auto", "off", "offline", "online"), default="auto",
-                   help="W&B logging at the end: auto = online when WANDB_API_KEY is set, else none (default); "
+                   help="W&B logging while the run goes: auto = online when WANDB_API_KEY is set, else none (default); "
                         "offline writes a local run to sync later")
 
 
@@ -21,9 +24,19 @@ def wandb_wanted(setting: str) -> bool:
     return setting in ("offline", "online") or (setting == "auto" and bool(os.environ.get("WANDB_API_KEY")))
 
 
-def track(run_dir, setting) -> None:
-    if not wandb_wanted(setting):
+@contextlib.contextmanager
+def tracked(run_dir, setting):
+    """A live W&B run beside the job run inside (core.publish.live), when W&B is wanted."""
+    if not wandb_wanted(setting) or int(os.environ.get("RANK", "0")) != 0:
+        yield
         return
-    from core.publish.tracking import log_run
-    info = log_run(run_dir, setting)
-    print(f"  W&B ({info['mode']}): {info['url'] or info['dir']}")
+    from core.publish.live import INFO_FILE, start_follower, wait_follower
+    proc = start_follower(run_dir, setting)
+    try:
+        yield
+    finally:
+        wait_follower(proc, run_dir)
+    info_file = Path(run_dir) / INFO_FILE
+    if info_file.exists():
+        info = json.loads(info_file.read_text(encoding="utf-8"))
+        print(f"  W&B ({info['mode']}, {info['status']}): {info['url'] or info['dir']}")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.cli.common import add_wandb_flag, track
+from core.cli.common import add_wandb_flag, tracked
 from core.base.config import add_arguments, from_args, help_of
 from core.base.errors import UsageError
 from core.base.settings import MBPP_PATH
@@ -27,7 +27,8 @@ def _cmd_eval(args) -> int:
     from core.evaluation.evaluate import run_eval
     cfg = from_args(EvalConfig, args, run_dir=args.run_dir, model=args.model, samples=args.samples,
                     progress=not args.no_progress)
-    s = run_eval(cfg)
+    with tracked(args.run_dir, args.wandb):
+        s = run_eval(cfg)
     ks = ", ".join(f"pass@{k} = {v:.3f}" for k, v in s["pass_at_k"].items()) or "no pass@k (n too small)"
     print(f"run {args.run_dir}: {s['model']} on {s['dataset']}/{s['split']}, {s['n_tasks']} tasks, "
           f"{s['n_samples']} samples")
@@ -37,7 +38,6 @@ def _cmd_eval(args) -> int:
     t = s["timings"]
     rate = f"{t['samples_per_s']:.1f} samples/s" if t["samples_per_s"] else "nothing left to execute"
     print(f"  executed {t['executed_now']} samples in {t['exec_wall_s']:.1f} s ({rate}, {t['workers']} workers)")
-    track(args.run_dir, args.wandb)
     return 0
 
 

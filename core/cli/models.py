@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core.cli.common import add_wandb_flag, track, wandb_wanted
+from core.cli.common import add_wandb_flag, tracked, wandb_wanted
 from core.base.config import add_arguments, from_args, help_of
 from core.lab.config import BenchConfig, TrainConfig
 
@@ -23,11 +23,11 @@ def _add_train(sub) -> None:
 def _cmd_train(args) -> int:
     from core.lab.train import train
     cfg = from_args(TrainConfig, args, run_dir=args.run_dir)
-    s = train(cfg)
+    with tracked(args.run_dir, args.wandb):
+        s = train(cfg)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"trained {args.model} for {s['steps']} steps ({s['precision']}, {s['world_size']} process(es)): loss "
               f"{s['first_loss']:.4f} -> {s['last_loss']:.4f}, peak RSS {s['peak_rss_mb']:.0f} MB; run {args.run_dir}")
-        track(args.run_dir, args.wandb)
     return 0
 
 

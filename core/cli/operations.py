@@ -131,11 +131,13 @@ def _add_wandb_dashboard(sub) -> None:
     p = sub.add_parser("wandb-dashboard", help="build the W&B workspace (saved online; offline: its spec JSON)")
     p.add_argument("--entity", help="W&B entity (default $WANDB_ENTITY)")
     p.add_argument("--out", default="results/wandb_workspace.json", help="where the offline spec goes")
+    p.add_argument("--model", action="append", default=[], metavar="SPEC",
+                   help="the run selector's models (repeatable; default: every model)")
 
 
 def _cmd_wandb_dashboard(args) -> int:
     from core.publish.tracking import save_workspace
-    mode, where = save_workspace(args.out, args.entity)
+    mode, where = save_workspace(args.out, args.entity, models=args.model)
     if mode == "online":
         print(f"saved the W&B workspace: {where}")
     else:

@@ -14,6 +14,7 @@ pipeline.json (the summary).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -241,12 +242,14 @@ class Pipeline:
     def train(self) -> str:
         from core.lab.train import train
         cfg = self.train_config()
-        s = train(cfg)
+        with self._followed("train"):
+            s = train(cfg)
         return f"{cfg.model}: {s['steps']} steps, loss {s['first_loss']:.3f} -> {s['last_loss']:.3f}"
 
     def evaluate(self, side: str) -> str:
         from core.evaluation.evaluate import run_eval
-        s = run_eval(self.eval_config(side))
+        with self._followed(side):
+            s = run_eval(self.eval_config(side))
         ks = ", ".join(f"pass@{k} {v:.3f}" for k, v in s["pass_at_k"].items()) or "no pass@k"
         return f"{s['model']}: {ks} ({s['n_tasks']} tasks, {s['n_samples']} samples)"
 
@@ -305,15 +308,76 @@ class Pipeline:
                                   tag=g.get("tag", RELEASE_TAG), repo_dir=g.get("repo_dir", "."))
         return "; ".join(lines)
 
+    # ---------------------------------------------------------------- W&B (issue 18): live runs, named for people
+    def wandb_setting(self) -> str:
+        return self.cfg.get("wandb", {}).get("mode", "auto")
+
+    @property
+    def name(self) -> str:
+        """The pipeline's name for people: its out_dir's folder (smoke, release...); the W&B group."""
+        return self.out.resolve().name
+
+    def run_label(self, name: str) -> str:
+        if name == "train":
+            t = self.cfg["train"]
+            return f"{self.name} · train {t['model']} ({t.get('steps', TrainConfig.steps)} steps)"
+        spec = self.cfg[name].get("model")
+        if spec == TRAINED:
+            t = self.cfg["train"]
+            what = f"{t['model']} trained {t.get('steps', TrainConfig.steps)} steps"
+        else:
+            what = spec or f"samples {Path(self.cfg[name]['samples']).name}"
+        return f"{self.name} · {name} {what}"
+
+    def run_tags(self, name: str) -> list[str]:
+        tags = [f"pipeline:{self.name}", f"role:{name}"]
+        if name == "train" or self.cfg.get(name, {}).get("model") == TRAINED:
+            tags.append(f"model:{self.cfg['train']['model']}")
+        return tags
+
+    @contextlib.contextmanager
+    def _followed(self, name: str):
+        """A live W&B run beside the run step (core.publish.live's follower, a process of its own)."""
+        from core.publish.tracking import wandb_mode
+        if wandb_mode(self.wandb_setting()) is None:
+            yield
+            return
+        from core.publish.live import start_follower, wait_follower
+        proc = start_follower(self.path(name), self.wandb_setting(), self.name, self.run_label(name),
+                              self.run_tags(name))
+        try:
+            yield
+        finally:
+            wait_follower(proc, self.path(name))
+
     def wandb(self) -> str:
-        from core.publish.tracking import log_bench, log_run
-        mode = self.cfg.get("wandb", {}).get("mode", "auto")
+        """The runs' live W&B runs (their followers' wandb_run.json; a run made without one is logged now),
+        the bench, and the gate's evidence and alerts."""
+        from core.publish.live import INFO_FILE
+        from core.publish.tracking import log_bench, log_gate, log_run, short_model
+        mode = self.wandb_setting()
         logged = {}
         for name in ("train", "candidate", "baseline"):
-            if RunDir(self.path(name)).exists():
-                logged[name] = log_run(self.path(name), mode)
+            run = RunDir(self.path(name))
+            if not run.exists():
+                continue
+            info = read_json(run.file(INFO_FILE)) if run.file(INFO_FILE).exists() else None
+            if info is None or info.get("status") == "running":
+                info = log_run(self.path(name), mode, group=self.name, name=self.run_label(name),
+                               tags=self.run_tags(name))
+            logged[name] = info
         if self.bench_file():
-            logged["bench"] = log_bench(read_json(self.path("bench.json")), mode, self.out)
+            report = read_json(self.path("bench.json"))
+            logged["bench"] = log_bench(report, mode, self.out, group=self.name,
+                                        name=f"{self.name} · bench {short_model(report['candidate'])} vs "
+                                             f"{short_model(report['baseline'])}",
+                                        tags=[f"pipeline:{self.name}"])
+        if self.path("stats.json").exists():
+            from core.base.store import read_jsonl
+            stats = self.stats_doc()
+            monitor = [a for n in ("train", "candidate", "baseline") for a in read_jsonl(self.path(n) / "alerts.jsonl")]
+            logged["gate"] = log_gate(stats, monitor, mode, self.out, group=self.name,
+                                      name=f"{self.name} · gate {stats.get('verdict')}", tags=[f"pipeline:{self.name}"])
         atomic_write_json(self.path("wandb.json"), logged)
         url = (logged.get("candidate") or {}).get("url")
         publish_dir = self.publish_dir()

@@ -1,10 +1,12 @@
-"""Weights & Biases tracking: every eval, bench and train run can be logged to project `hrm-vs-gpt2`.
+"""Weights & Biases tracking: what goes to project `hrm-vs-gpt2`, and the saved workspace.
 
 Offline by default: WANDB_MODE=offline unless WANDB_API_KEY is set (or `--wandb off` skips W&B
 altogether). An offline run is written under the run directory (RUN_DIR/wandb/) and uploaded
-later with `wandb sync RUN_DIR/wandb/offline-run-*`. What is logged: the manifest as config,
-metrics.jsonl as history (one step per line), run_summary.json as summary, a per-task
-wandb.Table (n, c, pass@1) and the run's JSON files as an artifact.
+later with `wandb sync RUN_DIR/wandb/offline-run-*`. Runs are logged live by core.publish.live;
+here: `log_run` (a run directory after the fact: `wandb-log`), `log_bench` (bench.json, both
+models' figures side by side), `log_gate` (stats.json's evidence: delta, CI, p, MDE, verdict,
+reasons, as summary keys and tables, and the alerts as a table), reading an offline .wandb file
+back, and the workspace: PANELS, the seed's seven panels with the keys each reads.
 """
 from __future__ import annotations
 
@@ -32,51 +34,88 @@ def wandb_mode(setting: str = "auto") -> str | None:
     return "offline"
 
 
-def log_run(run_dir: str | Path, setting: str = "auto", extra_files=()) -> dict | None:
-    """Log one finished run directory to W&B; returns {mode, id, dir, url} or None when off."""
+def short_model(spec: str | None) -> str:
+    """A model spec as people read it: a checkpoint path shortened to its last two parts."""
+    if not spec:
+        return "unknown model"
+    kind, _, arg = spec.partition(":")
+    if "/" in arg:
+        parts = Path(arg).parts
+        arg = "/".join(parts[-2:])
+    return f"{kind}:{arg}" if arg else kind
+
+
+def flat_summary(summary: dict) -> dict:
+    """run_summary.json as W&B summary keys: one level of nesting flattened to `outer/inner`."""
+    flat = {}
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if isinstance(v, (int, float, str, bool)):
+                    flat[f"{key}/{k}"] = v
+        elif isinstance(value, (int, float, str, bool)):
+            flat[key] = value
+    return flat
+
+
+def per_task_table(per_task: dict):
+    import wandb
+    return wandb.Table(columns=["task_id", "n", "c", "pass_at_1"],
+                       data=[[t, v["n"], v["c"], v["c"] / v["n"]] for t, v in per_task.items()])
+
+
+def files_artifact(run: RunDir, extra_files=()):
+    import wandb
+    artifact = wandb.Artifact(f"{run.run_id}-files", type="run-files")
+    for name in ("manifest.json", "run_summary.json", "stats.json", "bench.json", "alerts.jsonl", *extra_files):
+        if run.file(name).exists():
+            artifact.add_file(str(run.file(name)))
+    return artifact
+
+
+def exit_of(status: str) -> tuple[str, int]:
+    """The W&B status and exit code of a run directory's status: a run whose process died mid-run
+    (`interrupted`) is crashed, not a clean exit; one still running (its process alive) says so."""
+    status = "crashed" if status == "interrupted" else status
+    return status, 0 if status in ("done", "running") else 1
+
+
+def log_run(run_dir: str | Path, setting: str = "auto", extra_files=(), group: str | None = None,
+            name: str | None = None, tags=()) -> dict | None:
+    """Log one run directory to W&B after the fact (`wandb-log`); returns {mode, id, dir, url, status} or
+    None when off. Live runs are core.publish.live's; this one serves runs made without it."""
     mode = wandb_mode(setting)
     if mode is None:
         return None
     import wandb
     run = RunDir(run_dir)
     manifest = run.manifest()
+    status, exit_code = exit_of(run.status())
     summary = read_json(run.file("run_summary.json")) if run.file("run_summary.json").exists() else {}
     per_task = summary.pop("per_task", {})
-    wb = wandb.init(project=PROJECT, name=run.run_id, job_type=manifest.get("kind", "run"), mode=mode,
-                    dir=str(run.path), config=manifest, reinit="create_new",
+    wb = wandb.init(project=PROJECT, name=name or run.run_id, job_type=manifest.get("kind", "run"), mode=mode,
+                    dir=str(run.path), config=manifest, reinit="create_new", group=group, tags=list(tags) or None,
                     settings=wandb.Settings(silent=True, console="off"))
     try:
         for row in read_jsonl(run.file("metrics.jsonl")):
             step = row.get("step")
             values = {k: v for k, v in row.items() if isinstance(v, (int, float)) and k != "step"}
             wb.log(values, step=step)
-        flat = {}
-        for key, value in summary.items():
-            if isinstance(value, dict):
-                for k, v in value.items():
-                    if isinstance(v, (int, float, str, bool)):
-                        flat[f"{key}/{k}"] = v
-            elif isinstance(value, (int, float, str, bool)):
-                flat[key] = value
-        wb.summary.update(flat)
+        wb.summary.update(flat_summary(summary))
         if per_task:
-            table = wandb.Table(columns=["task_id", "n", "c", "pass_at_1"],
-                                data=[[t, v["n"], v["c"], v["c"] / v["n"]] for t, v in per_task.items()])
-            wb.log({"per_task": table})
-        artifact = wandb.Artifact(f"{run.run_id}-files", type="run-files")
-        for name in ("manifest.json", "run_summary.json", "stats.json", "bench.json", *extra_files):
-            if run.file(name).exists():
-                artifact.add_file(str(run.file(name)))
-        wb.log_artifact(artifact)
-        info = {"mode": mode, "id": wb.id, "dir": wb.dir, "url": wb.url if mode == "online" else None}
+            wb.log({"per_task": per_task_table(per_task)})
+        wb.log_artifact(files_artifact(run, extra_files))
+        info = {"mode": mode, "id": wb.id, "dir": wb.dir, "url": wb.url if mode == "online" else None,
+                "status": status}
     finally:
-        wb.finish()
+        wb.summary["status"] = status
+        wb.finish(exit_code=exit_code)
     if mode == "offline":
-        _wait_for_exit_record(run.path, wb.id)
+        wait_for_exit_record(run.path, wb.id)
     return info
 
 
-def _wait_for_exit_record(run_dir: Path, run_id: str, timeout_s: float = 30.0) -> None:
+def wait_for_exit_record(run_dir: Path, run_id: str, timeout_s: float = 30.0) -> None:
     """W&B's writer is another process: under load, finish() can return before the offline file holds
     the run's last records. Wait (bounded) until its closing exit record is there."""
     import time
@@ -98,26 +137,113 @@ def _wait_for_exit_record(run_dir: Path, run_id: str, timeout_s: float = 30.0) -
     log.warning("W&B's offline file for run %s has no exit record after %.0f s", run_id, timeout_s)
 
 
-def log_bench(report: dict, setting: str = "auto", directory: str | Path = ".") -> dict | None:
-    """Log a bench.json report: machine and protocol as config, every model's figures as summary."""
+EFFICIENCY = ("latency_ms", "throughput_tok_s", "params_total", "peak_train_rss_mb")
+
+
+def log_bench(report: dict, setting: str = "auto", directory: str | Path = ".", group: str | None = None,
+              name: str | None = None, tags=()) -> dict | None:
+    """Log a bench.json report: machine and protocol as config, every model's figures as summary, and
+    `candidate/KEY` beside `baseline/KEY` so that the efficiency bars show both models."""
     mode = wandb_mode(setting)
     if mode is None:
         return None
     import wandb
-    wb = wandb.init(project=PROJECT, name=f"bench-{report['candidate']}-vs-{report['baseline']}", job_type="bench",
-                    mode=mode, dir=str(directory), config={k: report[k] for k in ("machine", "protocol", "torch_threads",
-                                                                                  "device")},
+    cand, base = short_model(report["candidate"]), short_model(report["baseline"])
+    wb = wandb.init(project=PROJECT, name=name or f"bench {cand} vs {base}",
+                    job_type="bench", mode=mode, dir=str(directory), group=group,
+                    tags=list(dict.fromkeys([f"model:{cand}"[:64], f"model:{base}"[:64],
+                                             "kind:bench", *tags])),
+                    config={**{k: report[k] for k in ("machine", "protocol", "torch_threads", "device")},
+                            "model": report["candidate"], "baseline_model": report["baseline"]},
                     reinit="create_new", settings=wandb.Settings(silent=True, console="off"))
     try:
         wb.summary.update({f"{model}/{k}": v for model, fig in report["models"].items() for k, v in fig.items()
                            if isinstance(v, (int, float, bool))})
+        rows = []
         for role in ("candidate", "baseline"):
-            for k, v in report["models"][report[role]].items():
+            fig = report["models"][report[role]]
+            for k, v in fig.items():
                 if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    wb.summary[k if role == "candidate" else f"baseline/{k}"] = v
+                    wb.summary[f"{role}/{k}"] = v
+            rows.append([role, report[role], *[fig.get(k) for k in EFFICIENCY]])
+        wb.log({"efficiency": wandb.Table(columns=["role", "model", *EFFICIENCY], data=rows)})
         info = {"mode": mode, "id": wb.id, "dir": wb.dir, "url": wb.url if mode == "online" else None}
     finally:
         wb.finish()
+    if mode == "offline":
+        wait_for_exit_record(Path(directory), info["id"])
+    return info
+
+
+def gate_evidence(stats: dict) -> dict:
+    """stats.json's evidence as W&B summary keys: delta, CI, p, MDE, verdict and reasons."""
+    p1 = stats.get("pass_at_1") or {}
+    gate = stats.get("gate") or {}
+    power = stats.get("power") or {}
+    ci = p1.get("ci95") or [None, None]
+    out = {"gate/verdict": stats.get("verdict"), "gate/delta_pass_at_1": p1.get("delta"),
+           "gate/ci95_low": ci[0], "gate/ci95_high": ci[1],
+           "gate/p_value": p1.get("p_value_decision", p1.get("p_value")), "gate/p_method": p1.get("p_decision_method"),
+           "gate/mde": p1.get("mde"), "gate/underpowered": power.get("underpowered"), "gate/alpha": stats.get("alpha"),
+           "gate/n_tasks": stats.get("n_tasks"), "gate/pass_at_1_candidate": p1.get("candidate"),
+           "gate/pass_at_1_baseline": p1.get("baseline"), "gate/reasons": "; ".join(gate.get("reasons") or [])}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+EVIDENCE_COLUMNS = ["k", "role", "candidate", "baseline", "delta", "ci95_low", "ci95_high", "p_value", "p_value_holm",
+                    "p_decision", "p_method", "mde", "superior"]
+ALERT_COLUMNS = ["time", "severity", "rule", "message", "run"]
+
+
+def log_gate(stats: dict, monitor_alerts=(), setting: str = "auto", directory: str | Path = ".",
+             group: str | None = None, name: str | None = None, tags=()) -> dict | None:
+    """The gate's evidence as a W&B run: summary keys (gate_evidence), a `gate/evidence` table (one row
+    per k), `gate/kpis`, `gate/reasons`, and an `alerts` table: the monitors' alerts and the gate's own
+    (core.publish.alerts.evaluate_rules), with `alerts/SEVERITY` counts."""
+    mode = wandb_mode(setting)
+    if mode is None:
+        return None
+    import wandb
+
+    from core.publish.alerts import evaluate_rules
+    rows = []
+    for key in sorted((k for k in stats if k.startswith("pass_at_") and isinstance(stats[k], dict)),
+                      key=lambda k: int(k.rsplit("_", 1)[1])):
+        c = stats[key]
+        ci = c.get("ci95") or [None, None]
+        rows.append([int(key.rsplit("_", 1)[1]), c.get("role"), c.get("candidate"), c.get("baseline"), c.get("delta"),
+                     ci[0], ci[1], c.get("p_value"), c.get("p_value_holm"), c.get("p_value_decision"),
+                     c.get("p_decision_method"), c.get("mde"), c.get("superior")])
+    gate = stats.get("gate") or {}
+    kpis = [[k.get("label"), k.get("shown"), str(k.get("target")), k.get("held"), k.get("group")]
+            for k in gate.get("kpis", [])]
+    outcome = evaluate_rules(stats, list(monitor_alerts))
+    alerts = [[a.get("time"), a.get("severity"), a.get("rule"), a.get("message"), a.get("run")] for a in monitor_alerts]
+    alerts += [[None, a.severity, a.rule, "; ".join([a.message, *a.details]), "gate"] for a in outcome.alerts]
+    counts = {f"alerts/{s}": sum(a[1] == s for a in alerts) for s in ("critical", "error", "warning", "info")}
+    inputs = stats.get("inputs") or {}
+    model = (inputs.get("candidate") or {}).get("model") or stats.get("candidate")
+    wb = wandb.init(project=PROJECT, name=name or f"gate {stats.get('verdict')}", job_type="gate", mode=mode,
+                    dir=str(directory), group=group, reinit="create_new",
+                    tags=list(dict.fromkeys([f"model:{short_model(model)}"[:64], f"verdict:{stats.get('verdict')}",
+                                             "kind:gate",
+                                             *tags])),
+                    config={"model": model, "baseline_model": (inputs.get("baseline") or {}).get("model"),
+                            "method": stats.get("method"), "resamples": stats.get("resamples"),
+                            "seed": stats.get("seed"), "alpha": stats.get("alpha"),
+                            "comparability": stats.get("comparability")},
+                    settings=wandb.Settings(silent=True, console="off"))
+    try:
+        wb.summary.update({**gate_evidence(stats), **counts})
+        wb.log({"gate/evidence": wandb.Table(columns=EVIDENCE_COLUMNS, data=rows),
+                "gate/kpis": wandb.Table(columns=["kpi", "value", "target", "held", "group"], data=kpis),
+                "gate/reasons": wandb.Table(columns=["reason"], data=[[r] for r in gate.get("reasons") or []]),
+                "alerts": wandb.Table(columns=ALERT_COLUMNS, data=alerts)})
+        info = {"mode": mode, "id": wb.id, "dir": wb.dir, "url": wb.url if mode == "online" else None}
+    finally:
+        wb.finish()
+    if mode == "offline":
+        wait_for_exit_record(Path(directory), info["id"])
     return info
 
 
@@ -154,11 +280,12 @@ def _wandb_records(path: Path):
 
 
 def read_offline_run(wandb_file: str | Path) -> dict:
-    """History rows, summary and config read back from an offline run's .wandb file."""
+    """An offline run read back from its .wandb file: history rows, summary, config, the run record
+    (name, group, tags, job_type) and the exit code (None: the file has no exit record)."""
     import json
 
     from wandb.proto import wandb_internal_pb2
-    history, summary, config = [], {}, {}
+    history, summary, config, run, exit_code = [], {}, {}, {}, None
     for payload in _wandb_records(Path(wandb_file)):
         rec = wandb_internal_pb2.Record()
         rec.ParseFromString(payload)
@@ -170,55 +297,92 @@ def read_offline_run(wandb_file: str | Path) -> dict:
             for item in rec.summary.update:
                 summary[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
         elif kind in ("run", "config"):
+            if kind == "run":
+                run = {"name": rec.run.display_name, "group": rec.run.run_group, "tags": list(rec.run.tags),
+                       "job_type": rec.run.job_type, "id": rec.run.run_id}
             for item in (rec.run.config if kind == "run" else rec.config).update:
                 config[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
-    return {"history": history, "summary": summary, "config": config}
+        elif kind == "exit":
+            exit_code = rec.exit.exit_code
+    return {"history": history, "summary": summary, "config": config, "run": run, "exit_code": exit_code}
+
+
+def read_table(wandb_file: str | Path, key: str) -> dict | None:
+    """The last W&B Table logged under `key` in an offline run: {columns, data}, or None."""
+    import json
+    data = read_offline_run(wandb_file)
+    path = data["summary"].get(f"{key}/path")
+    if path is None:
+        return None
+    return json.loads((Path(wandb_file).parent / "files" / path).read_text(encoding="utf-8"))
 
 
 def offline_files(run_dir: str | Path) -> list[Path]:
     return sorted(Path(run_dir).glob("wandb/offline-run-*/run-*.wandb"))
 
 
-def build_workspace(entity: str, project: str = PROJECT):
-    """The seed's dashboard as a W&B workspace: run selector, accuracy, statistics, efficiency,
-    training curves, system health, alerts."""
+# The seed's seven panels and the keys each reads (where: config, history, summary or a table in the
+# summary). tests/test_tracking.py checks that every key is written by a real offline pipeline run.
+PANELS = {
+    "Run selector": [("runset", "filter and group by model", "config", ["model"])],
+    "Accuracy": [("line", "pass@1 and pass@10 vs step (samples scored)", "eval/samples_scored",
+                  ["pass_at_k/1", "pass_at_k/10"])],
+    "Stat summary": [("table", "delta, 95% CI, p, MDE per k", None, ["gate/evidence"]),
+                     ("table", "KPIs", None, ["gate/kpis"]),
+                     ("bar", "verdict evidence: delta and CI of pass@1", None,
+                      ["gate/delta_pass_at_1", "gate/ci95_low", "gate/ci95_high", "gate/p_value", "gate/mde"])],
+    "Efficiency vs baseline": [
+        ("bar", "Latency, 512-token prefill (ms)", None, ["candidate/latency_ms", "baseline/latency_ms"]),
+        ("bar", "Throughput (tok/s)", None, ["candidate/throughput_tok_s", "baseline/throughput_tok_s"]),
+        ("table", "Both models' figures", None, ["efficiency"])],
+    "Training curves": [("line", "Loss", "train/step", ["loss"]), ("line", "Learning rate", "train/step", ["lr"]),
+                        ("line", "Gradient norm", "train/step", ["grad_norm"])],
+    "System health": [("line", "CPU and memory (%)", "system/elapsed_s", ["system/cpu_percent", "system/mem_percent"]),
+                      ("line", "Temperature (C)", "system/elapsed_s", ["system/temp_c_max"]),
+                      ("line", "GPU utilisation (%)", "system/elapsed_s", ["system/gpu0_util_percent"])],
+    "Alert feed": [("table", "Alerts (monitors and gate)", None, ["alerts"]),
+                   ("bar", "Alerts by severity", None, ["alerts/critical", "alerts/error", "alerts/warning"])],
+}
+# keys only a machine with the hardware writes (core.lab.monitor.system_sample)
+HARDWARE_KEYS = {"system/temp_c_max": "temperature sensors the OS exposes",
+                 "system/gpu0_util_percent": "an NVIDIA GPU"}
+
+
+def panel_keys() -> dict[str, list[str]]:
+    return {title: [k for *_, keys in panels for k in keys] for title, panels in PANELS.items()}
+
+
+def build_workspace(entity: str, project: str = PROJECT, models=()):
+    """The seed's dashboard as a W&B workspace (PANELS): the run selector is the runset's filter by
+    model (the given models; all when none) and its grouping by model."""
     import wandb_workspaces.reports.v2 as wr
     import wandb_workspaces.workspaces as ws
-    sections = [
-        ws.Section(name="Accuracy", is_open=True, panels=[
-            wr.LinePlot(title="Pass@1 vs step (validation)", x="Step", y=["pass_at_1"]),
-            wr.BarPlot(title="Final Pass@k per run", metrics=["pass_at_k/1", "pass_at_k/10"]),
-        ]),
-        ws.Section(name="Statistics", panels=[
-            wr.RunComparer(),
-            wr.MarkdownPanel(markdown="Paired bootstrap CI and sign-flip permutation p-value per k: see each "
-                                      "eval run's `stats.json` artifact and the gate's KPI table."),
-        ]),
-        ws.Section(name="Efficiency", panels=[
-            wr.BarPlot(title="Latency, 512-token prefill (ms)", metrics=["latency_ms"]),
-            wr.BarPlot(title="Throughput, batch 8 (tok/s)", metrics=["throughput_tok_s"]),
-            wr.BarPlot(title="Peak training RSS (MB)", metrics=["peak_train_rss_mb"]),
-        ]),
-        ws.Section(name="Training", panels=[
-            wr.LinePlot(title="Loss", x="Step", y=["loss", "val_loss"]),
-            wr.LinePlot(title="Learning rate", x="Step", y=["lr"]),
-            wr.LinePlot(title="Gradient norm", x="Step", y=["grad_norm"]),
-        ]),
-        ws.Section(name="System health", panels=[
-            wr.LinePlot(title="CPU and memory (%)", x="Step", y=["rss_mb", "tokens_per_s"]),
-        ]),
-        ws.Section(name="Alerts", panels=[
-            wr.BarPlot(title="Alerts by severity", metrics=["alerts/critical", "alerts/warning"]),
-        ]),
-    ]
-    return ws.Workspace(entity=entity, project=project, name="HRM vs GPT-2 release gate", sections=sections)
+    sections = []
+    for title, panels in PANELS.items():
+        made = []
+        for kind, name, x, keys in panels:
+            if kind == "line":
+                made.append(wr.LinePlot(title=name, x=x, y=keys))
+            elif kind == "bar":
+                made.append(wr.BarPlot(title=name, metrics=keys))
+            elif kind == "table":
+                made += [wr.WeavePanelSummaryTable(table_name=k) for k in keys]
+            elif kind == "runset":
+                made.append(wr.MarkdownPanel(markdown="Runs are filtered and grouped by `config.model` (the run "
+                                                      "selector): edit the filter above the runs table."))
+        sections.append(ws.Section(name=title, is_open=True, panels=made))
+    model = ws.Config("model")
+    runset = ws.RunsetSettings(filters=ws.And(model.isin(list(models))) if models else "", groupby=[model],
+                               pinned_columns=["config:model"])
+    return ws.Workspace(entity=entity, project=project, name="HRM vs GPT-2 release gate", sections=sections,
+                        runset_settings=runset)
 
 
-def save_workspace(out: str | Path, entity: str | None = None) -> tuple[str, str]:
+def save_workspace(out: str | Path, entity: str | None = None, models=()) -> tuple[str, str]:
     """Online (WANDB_API_KEY set): save the workspace to W&B and return its URL. Offline: write the
     workspace spec JSON to `out` and say so."""
     entity = entity or os.environ.get("WANDB_ENTITY") or "offline"
-    workspace = build_workspace(entity)
+    workspace = build_workspace(entity, models=models)
     if os.environ.get("WANDB_API_KEY"):
         workspace.save()
         return "online", workspace.url
