@@ -415,6 +415,39 @@ for path in ("/proc/self/mem", "/proc/self/environ", "/proc/1/environ"):
         raise SystemExit("read " + path)
 """,
     "ctypes": "import ctypes\n",
+    # from a review: BaseException rebound, so that a throw() left the generator with its frame
+    "throw-past-a-rebound-BaseException": """
+import builtins, sys, os
+builtins.BaseException = type("Nope", (Exception,), {})
+channel = sys._getframe(1).f_locals["channel"]
+try:
+    channel.throw(ValueError())
+except ValueError as e:
+    tb = e.__traceback__
+    while tb.tb_next:
+        tb = tb.tb_next
+    key = tb.tb_frame.f_locals["key"]
+    for fd in range(3, 64):
+        try:
+            os.write(fd, b"P" + key)
+        except OSError:
+            pass
+    os._exit(0)
+""",
+    # from a review: crafted bytecode (an out-of-range LOAD_CONST) reads any memory
+    "crafted-code": """
+f = lambda: None
+g = type(f)(f.__code__.replace(co_consts=()), {})
+""",
+    "crafted-code-by-marshal": """
+import marshal
+code = marshal.loads(marshal.dumps((lambda: None).__code__))
+""",
+    "crafted-code-by-assignment": """
+def f():
+    pass
+f.__code__ = (lambda: 1).__code__
+""",
     "audit-hook": """
 import sys
 sys.addaudithook(lambda event, args: None)
@@ -429,6 +462,28 @@ def test_a_sample_cannot_forge_its_pass(name):
     program = FORGERS[name] + "\nassert solve(1) == 2\n"
     out = run_programs({f"{name}-{i}": program for i in range(3)}, timeout=3)
     assert all(o.status in ("failed", "error", "timeout") for o in out.values()), out
+
+
+def test_a_sample_cannot_spoil_the_next_ones():
+    """From a review: a sample chmod-ed its directory to 0 (every later sample on that worker was an
+    error) or planted an unreadable tree that outlived the wipe and that later samples could read."""
+    out = run_programs({
+        "a-chmod": "import os\nos.chmod('/tmp/sample', 0)\n",
+        "b-plant": "import os\nfor base in ('/tmp', '/tmp/sample', '/dev/shm'):\n"
+                   "    os.makedirs(base + '/persist/inner', exist_ok=True)\n"
+                   "    open(base + '/persist/inner/note', 'w').write('x')\n"
+                   "    os.chmod(base + '/persist/inner', 0)\n    os.chmod(base + '/persist', 0o500)\n",
+        "c-after": "import os\nassert os.getcwd() == '/tmp/sample' and os.listdir('.') == []\n"
+                   "assert not any(os.path.exists(b + '/persist') for b in ('/tmp', '/dev/shm'))\n",
+    }, workers=1, timeout=3)
+    assert out["c-after"].passed, out
+
+
+def test_imports_still_work_without_cached_bytecode():
+    out = run_programs({"imports": "import fractions, decimal, statistics, typing, dataclasses, json, string\n"
+                                   "@dataclasses.dataclass\nclass P:\n    x: int\nassert P(1).x == 1\n"
+                                   "assert statistics.mean([1, 2, 3]) == 2\n"}, timeout=10)
+    assert out["imports"].passed, out
 
 
 def test_the_same_tricks_without_the_forgery_still_pass():

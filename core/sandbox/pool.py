@@ -329,6 +329,9 @@ class SandboxPool:
                         if reply is not None:
                             sel.unregister(key.fd)
                             job, w.job = w.job, None
+                            if reply.get("restart"):  # it could not clean up after the sample
+                                w.kill()
+                                self._workers[key.data] = self._spawn(key.data)
                             yield job.key, Outcome(reply["status"], reply["error"], reply["duration_s"])
                     else:
                         sel.unregister(key.fd)

@@ -21,6 +21,7 @@ without a uid of its own, every descendant, and wipes the private temp directori
 
 Protocol on stdin/stdout: 4-byte big-endian length + JSON, one request and one reply at a time.
 """
+import _signal
 import _thread
 import ctypes
 import gc
@@ -28,8 +29,8 @@ import json
 import os
 import resource
 import select
-import shutil
 import signal
+import stat
 import struct
 import sys
 import time
@@ -280,28 +281,57 @@ def _reap(block_s):
             time.sleep(0.002)
 
 
+def _force_remove(path):
+    """Remove a file or tree a sample left, whatever modes it set (we own it: same uid, or root),
+    however deep, without following links."""
+    stack = [(path, False)]
+    while stack:
+        p, emptied = stack.pop()
+        try:
+            is_dir = stat.S_ISDIR(os.lstat(p).st_mode)
+        except OSError:
+            continue
+        try:
+            if not is_dir:
+                os.unlink(p)
+            elif emptied:
+                os.rmdir(p)
+            else:
+                os.chmod(p, 0o700)
+                stack.append((p, True))
+                stack.extend((os.path.join(p, name), False) for name in os.listdir(p))
+        except OSError:
+            pass
+
+
 def _wipe(dirs, keep, protected=()):
     """Empty the sandbox's own scratch directories (never the host's: see main); `keep` (the
     sample directory) stays, emptied, for the next sample; `protected` paths (read-only
-    binds of the interpreter) are left alone."""
+    binds of the interpreter) are left alone. Returns True when every directory is clean."""
+    clean = True
     for d in dirs:
+        try:
+            os.chmod(d, 0o1777 if d in PRIVATE_TMP_DIRS else 0o700)
+        except OSError:
+            pass  # a tmpfs root that root mounted: not ours to change, nor the sample's
         try:
             entries = list(os.scandir(d))
         except OSError:
+            clean = False
             continue
         for entry in entries:
             if entry.path in protected:
                 continue
-            if entry.path == keep:
-                _wipe([keep], None)
+            if entry.path == keep and entry.is_dir(follow_symlinks=False):
+                clean = _wipe([keep], None) and clean
                 continue
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                else:
-                    os.unlink(entry.path)
-            except OSError:
-                pass
+            _force_remove(entry.path)
+        try:
+            left = {e.path for e in os.scandir(d)} - set(protected) - {keep}
+        except OSError:
+            left = {d}
+        clean = clean and not left
+    return clean
 
 
 def _short(exc):
@@ -317,7 +347,9 @@ def _pass_channel(res_w):
     by the harness frame that created it. Its key is made here, after the fork, and lives only
     in this generator's frame: a sample that walks the frames up to the harness finds the
     generator, but cannot read its frame (the audit hook refuses gi_frame, gc's referents and
-    every other way in) and cannot resume it from anywhere but the harness."""
+    every other way in) and cannot resume it from anywhere but the harness. Whatever is thrown
+    into it ends the process on the spot: no exception ever leaves this frame with a traceback,
+    and nothing after the yield is looked up by name (a sample may rebind any name)."""
     write, getframe, _exit = os.write, sys._getframe, os._exit
     home = getframe(1)
     key = os.urandom(16).hex().encode()
@@ -326,10 +358,8 @@ def _pass_channel(res_w):
         yield
         if getframe(1) is home:
             write(res_w, b"P" + key)
-            _exit(0)
-    except BaseException:  # noqa: BLE001 - thrown in by a sample: nothing of this frame leaves it
-        pass
-    _exit(1)
+    finally:
+        _exit(1)
 
 
 def _audit_guard(channel):
@@ -337,9 +367,11 @@ def _audit_guard(channel):
     channel's frame or rewrite the harness (frames of other threads, trace and profile functions,
     more audit hooks, ctypes, the objects gc holds, /proc), with a PermissionError. It holds no
     secret of its own, so its frame may be seen."""
+    # Crafted code objects (code.replace, marshal) are how pure Python reads memory it should not.
     forbidden = frozenset(("sys.addaudithook", "sys.settrace", "sys.setprofile", "sys._current_frames",
                            "gc.get_objects", "gc.get_referrers", "gc.get_referents",
-                           "sys.monitoring.register_callback", "sys.remote_exec"))
+                           "sys.monitoring.register_callback", "sys.remote_exec",
+                           "code.__new__", "function.__new__", "marshal.loads", "marshal.load"))
     realpath, str_, bytes_, int_ = os.path.realpath, str, bytes, int
 
     def hook(event, args):
@@ -347,6 +379,8 @@ def _audit_guard(channel):
             raise PermissionError(f"the sandbox does not allow {event}")
         if event == "object.__getattr__" and args[0] is channel:
             raise PermissionError("the sandbox does not allow reading its own frames")
+        if event == "object.__setattr__" and args[1] == "__code__":
+            raise PermissionError("the sandbox does not allow replacing a function's code")
         if event == "open":
             path = args[0]
             kind = type(path)
@@ -369,8 +403,9 @@ def _child(program, res_w, out_w, limits, workdir):
     # Every page this code touches is copied from the worker, so everything that can be set
     # once (environment, signal dispositions, recursion limit) is set in the worker instead.
     # What follows the sample's code uses only references taken here, before it runs.
-    _exit, write, getsignal, setsignal = os._exit, os.write, signal.getsignal, signal.signal
-    threads_started, gc_disable, unraisable = _thread._count, gc.disable, sys.unraisablehook
+    _exit, write, getsignal, setsignal, sig_dfl = os._exit, os.write, _signal.getsignal, _signal.signal, 0
+    threads_started, gc_disable, is_callable, signals = _thread._count, gc.disable, callable, SIGNALS
+    sys_module, unraisable, set_attribute = sys, sys.unraisablehook, object.__setattr__
     try:
         os.setsid()
         os.dup2(out_w, 1)
@@ -390,6 +425,7 @@ def _child(program, res_w, out_w, limits, workdir):
             resource.setrlimit(res, (value, value))
         channel = _pass_channel(res_w)
         next(channel)
+        resume = channel.send
         sys.addaudithook(_audit_guard(channel))
     except BaseException as exc:  # noqa: BLE001
         write(res_w, b"E" + f"sandbox set-up failed: {_short(exc)}".encode())
@@ -419,11 +455,11 @@ def _child(program, res_w, out_w, limits, workdir):
     # No sample code may run inside the pass channel: no collection (finalizers, gc callbacks),
     # no Python signal handler, no sample hook for errors nobody raises.
     gc_disable()
-    sys.unraisablehook = unraisable
-    for sig in SIGNALS:
-        if callable(getsignal(sig)):
-            setsignal(sig, signal.SIG_DFL)
-    channel.send(None)
+    set_attribute(sys_module, "unraisablehook", unraisable)
+    for sig in signals:
+        if is_callable(getsignal(sig)):
+            setsignal(sig, sig_dfl)
+    resume(None)
     _exit(1)
 
 
@@ -431,7 +467,8 @@ def _run_sample(req, cfg, workdir_parent, scratch):
     limits = req["limits"]
     timeout = float(req["timeout"])
     workdir = os.path.join(workdir_parent, SAMPLE_DIR_NAME)
-    if not os.path.isdir(workdir):
+    if not os.path.isdir(workdir) or os.path.islink(workdir):
+        _force_remove(workdir)
         os.mkdir(workdir, 0o700)
     out_r, out_w = os.pipe()
     res_r, res_w = os.pipe()
@@ -489,8 +526,11 @@ def _run_sample(req, cfg, workdir_parent, scratch):
     os.close(out_r)
     os.close(res_r)
     _kill_leftovers(cfg)
-    _wipe(scratch, workdir, cfg.get("protected", ()))
-    return _verdict(bytes(res_buf), status, timed_out, timeout, duration, bytes(out_keep), out_total)
+    clean = _wipe(scratch, workdir, cfg.get("protected", ()))
+    reply = _verdict(bytes(res_buf), status, timed_out, timeout, duration, bytes(out_keep), out_total)
+    if not clean:
+        reply["restart"] = True  # something the sample left could not be removed: a fresh worker next
+    return reply
 
 
 def _verdict(res, status, timed_out, timeout, duration, output, out_total):
@@ -527,6 +567,10 @@ def _prepare_for_samples(workdir_parent):
     os.environ.update({"HOME": workdir, "TMPDIR": workdir, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM):
         signal.signal(sig, signal.SIG_DFL)
+    # Samples may not unmarshal code (the audit hook refuses it), so what they import is compiled
+    # from its source: no cached bytecode is looked for, and none is written.
+    sys.pycache_prefix = "/nonexistent/hrm-gate-no-bytecode"
+    sys.dont_write_bytecode = True
 
 
 def _read_exact(fd, n):
@@ -571,7 +615,10 @@ def main():
         if header is None:
             break
         req = json.loads(_read_exact(req_fd, struct.unpack(">I", header)[0]))
-        _send(rep_fd, _run_sample(req, cfg, workdir_parent, scratch))
+        reply = _run_sample(req, cfg, workdir_parent, scratch)
+        _send(rep_fd, reply)
+        if reply.get("restart"):
+            break
     _kill_leftovers(cfg)
     _wipe(scratch, None, cfg.get("protected", ()))
 
