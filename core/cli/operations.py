@@ -119,18 +119,25 @@ def _cmd_fetch_results(args) -> int:
 
 
 def _add_prom(sub) -> None:
-    p = sub.add_parser("prom-exporter", help="Prometheus exporter of pass@k, efficiency, system and alert gauges")
+    p = sub.add_parser("prom-exporter", help="Prometheus exporter: verdict, p, delta, MDE, runs' step and heartbeat, "
+                                             "pass@k, efficiency, system, alert counters",
+                       description="Rules on these metrics: deploy/prometheus/rules.yml.")
     p.add_argument("--port", type=int, default=9108)
     p.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
     p.add_argument("--store", help="run store (default cache/runs or $HRM_GATE_STORE)")
-    p.add_argument("--bench", nargs="*", help="bench.json files (default results/bench.json and the runs' own)")
+    p.add_argument("--pipeline", nargs="*", metavar="DIR",
+                   help="pipeline out_dirs: their stats.json, bench.json and runs (default every cache/pipeline/*)")
+    p.add_argument("--bench", nargs="*", help="bench.json files (default the pipelines' and the store's own)")
+    p.add_argument("--stall-s", type=float, default=600.0,
+                   help="exported as hrm_gate_stall_seconds: the rules' stalled-run threshold")
     p.add_argument("--max-s", type=float, help="stop after this many seconds")
 
 
 def _cmd_prom(args) -> int:
     from core.publish.prom import serve
     serve(args.port, args.host, Path(args.store) if args.store else None,
-          [Path(b) for b in args.bench] if args.bench is not None else None, args.max_s)
+          [Path(b) for b in args.bench] if args.bench is not None else None, args.max_s,
+          [Path(p) for p in args.pipeline] if args.pipeline is not None else None, args.stall_s)
     return 0
 
 
