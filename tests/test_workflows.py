@@ -58,6 +58,7 @@ def test_make_lint_passes_and_the_linters_catch_real_problems(tmp_path):
     proc = subprocess.run(["make", "--no-print-directory", "lint"], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "actionlint: 3 workflow(s), 0 problem(s)" in proc.stdout and "hadolint: Dockerfile clean" in proc.stdout
+    assert "shellcheck: 3 workflow(s)" in proc.stdout and ", 0 problem(s)" in proc.stdout
     bad = tmp_path / "bad.yml"
     bad.write_text("on: pull_request\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n"
                    "      - run: echo \"${{ github.event.pull_request.title }}\"\n")
