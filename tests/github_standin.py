@@ -53,8 +53,10 @@ class GitHubStandIn:
         self._next += 1
         return self._next
 
-    def add_run(self, workflow: str, head_sha: str, artifacts: dict[str, bytes]) -> dict:
+    def add_run(self, workflow: str, head_sha: str, artifacts: dict[str, bytes], head_branch: str = "main",
+                event: str = "push") -> dict:
         run = {"id": self.new_id(), "workflow": workflow, "head_sha": head_sha, "status": "completed",
+               "head_branch": head_branch, "event": event,
                "html_url": f"https://github.invalid/{self.repo}/actions/runs/{self._next}",
                "created_at": f"2026-11-25T03:{len(self.runs):02d}:00Z"}
         self.runs.append(run)
@@ -180,7 +182,9 @@ class GitHubStandIn:
 
     def _list_runs(self, h, body, query, workflow):
         runs = [r for r in reversed(self.runs) if r["workflow"] == workflow
-                and r["status"] == query.get("status", [r["status"]])[0]]
+                and r["status"] == query.get("status", [r["status"]])[0]
+                and r["head_branch"] == query.get("branch", [r["head_branch"]])[0]
+                and r["event"] == query.get("event", [r["event"]])[0]]
         return h.send_json(200, {"total_count": len(runs), "workflow_runs": runs})
 
     def _list_artifacts(self, h, body, query, run_id):

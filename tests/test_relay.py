@@ -138,3 +138,20 @@ def test_a_restarted_side_car_reports_runs_that_died_while_it_was_down(slack, tm
         car.wait(10)
     assert len(slack.slack) == sent
     assert rules(seen_run) == ["process_died"] and rules(unseen_run) == ["process_died"]
+
+
+def test_a_live_warning_does_not_close_the_nightly_alert_issue(slack, tmp_path, monkeypatch):
+    from core.publish.alerts import GitHubIssueSink, ISSUE_LABEL, MARKER
+    from tests.github_standin import TOKEN
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    slack.issues[5] = {"number": 5, "title": "t", "body": MARKER, "labels": [ISSUE_LABEL], "state": "open"}
+    alerts = tmp_path / "alerts.jsonl"
+    with JsonlAppender(alerts) as out:
+        out.append(row("r1", "loss_spike"))
+    relay = Relay([GitHubIssueSink("o/r", api=slack.url)], tmp_path / "sent.json", min_interval_s=0)
+    relay.tick([alerts])
+    assert slack.issues[5]["state"] == "open" and slack.comments_on(5) == []
+    with JsonlAppender(alerts) as out:
+        out.append(row("r1", "process_died", severity="critical"))
+    relay.tick([alerts])
+    assert slack.issues[5]["state"] == "open" and "process_died" in slack.comments_on(5)[0]

@@ -58,6 +58,7 @@ class Outcome:
     labels: list[str]
     state: str  # commit status: success | failure | pending
     comment: str
+    live: bool = False  # the monitor's alerts while runs go, not a gate's outcome
 
 
 def reported_only(kpi: dict) -> bool:
@@ -201,6 +202,8 @@ class GitHubIssueSink:
         body = outcome.comment
         open_issues = self.http.paged(f"{base}/issues?state=open&labels={ISSUE_LABEL}&per_page=100")
         mine = [i for i in open_issues if MARKER in (i.get("body") or "") and "pull_request" not in i]
+        if not violated and outcome.live:
+            return  # a live message without a critical alert says nothing about recovery
         if not violated:
             for issue in mine:  # recovered: close what was opened for it
                 self.http.request("POST", f"{base}/issues/{issue['number']}/comments",
@@ -301,4 +304,4 @@ def live_outcome(rows: list[dict]) -> Outcome:
                             [a.message for a in critical]))
     lines = [MARKER, "## HRM-CodeGen Gate: live alerts", ""] + [f"- [{a.severity}] {a.message}" for a in alerts
                                                                  if a.rule != "system_health"]
-    return Outcome(alerts, None, [], "pending", "\n".join(lines) + "\n")
+    return Outcome(alerts, None, [], "pending", "\n".join(lines) + "\n", live=True)

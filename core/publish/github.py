@@ -145,18 +145,23 @@ def client() -> Http:
 
 def fetch_latest_artifact(repo: str, workflow: str, artifact: str, out_dir: str | Path,
                           branch: str | None = None) -> dict:
-    """Unpack `artifact` of the newest completed run of `workflow` into out_dir; returns that run's facts."""
+    """Unpack `artifact` of the newest completed run of `workflow` into out_dir; returns that run's facts.
+    With branch, only runs on that branch that no pull request triggered (the nightly monitor reads
+    the default branch's results, never a pull request's)."""
     http, base = client(), f"{api_base()}/repos/{repo}"
     query = "status=completed&per_page=20" + (f"&branch={urllib.request.quote(branch)}" if branch else "")
     runs = (http.request("GET", f"{base}/actions/workflows/{workflow}/runs?{query}") or {}).get("workflow_runs", [])
+    if branch:  # a pull request from a fork can name its branch like ours: only runs of our own branch
+        runs = [r for r in runs if r.get("event") not in ("pull_request", "pull_request_target")]
     for run in runs:
         listed = http.request("GET", f"{base}/actions/runs/{run['id']}/artifacts?per_page=100") or {}
         match = [a for a in listed.get("artifacts", []) if a.get("name") == artifact and not a.get("expired")]
         if match:
             break
     else:
-        raise GitHubError(f"no completed run of {workflow} in {repo} has an artifact named {artifact!r}; "
-                          "run the benchmark workflow first")
+        raise GitHubError(f"no completed run of {workflow} in {repo}"
+                          + (f" on branch {branch} (pull requests excluded)" if branch else "")
+                          + f" has an artifact named {artifact!r}; run the benchmark workflow first")
     blob = http.download(match[0]["archive_download_url"])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

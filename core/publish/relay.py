@@ -49,7 +49,9 @@ class Relay:
             st = self._sink_state(sink.name)
             if not force and now - st["last_sent"] < self.min_interval_s:
                 continue
-            fresh = [r for path, rows in rows_by_file.items() for r in rows[st["offsets"].get(path, 0):]]
+            # a file shorter than what was read (a run directory made anew) is read from its start
+            fresh = [r for path, rows in rows_by_file.items()
+                     for r in rows[st["offsets"].get(path, 0) if st["offsets"].get(path, 0) <= len(rows) else 0:]]
             if not fresh:
                 continue
             due, held = [], dict(st["held"])
