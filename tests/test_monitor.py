@@ -96,6 +96,9 @@ def test_a_restarted_monitor_does_not_write_an_alert_twice(tmp_path):
     watch_once(run)
     watch_once(run)
     assert rules(run) == ["non_finite_loss"]
+    run.update_manifest(resumed=1)  # a resumed run that fails again is reported again
+    watch_once(run)
+    assert rules(run) == ["non_finite_loss", "non_finite_loss"]
 
 
 def test_system_sample_has_cpu_and_memory():

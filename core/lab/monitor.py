@@ -19,8 +19,9 @@ It stops by itself once the run's manifest says it ended (after one last check).
 watch_store (`python -m core monitor --store`) is the container's side-car: it gives every
 running run in the store its own Monitor until that run ends, and never stops by itself.
 
-What was reported survives a restart: each alerts.jsonl row carries its dedup key, and a new
-Monitor starts from the keys already in the file, so nothing is written twice. The store
+What was reported survives a restart: each alerts.jsonl row carries its dedup key and the run's
+life (the manifest's resume count), and a new Monitor starts from the keys of the current life
+already in the file, so nothing is written twice. The store
 side-car keeps STATE_FILE in the store (the runs it has seen to their end); a run that died or
 failed while no side-car was up is checked once when one starts again, so its death is reported.
 Sending alerts to people is publishing's job (core.publish.relay): both loops take an `on_tick`
@@ -99,9 +100,11 @@ class Monitor:
         self.total_memory = total_memory or psutil.virtual_memory().total
         self.seen_lines = 0
         self.last_growth = time.monotonic()
-        # keys reported by an earlier monitor of this run (a restarted side-car): not written again
+        # keys reported by an earlier monitor of this life of the run (a restarted side-car): not written
+        # again; a resumed run is a new life, whose faults are new
+        self.life = self.run.manifest().get("resumed", 0) if self.run.exists() else 0
         self.fired: set[tuple] = {tuple(r["key"]) for r in read_jsonl(self.run.file("alerts.jsonl"))
-                                  if isinstance(r.get("key"), list)}
+                                  if isinstance(r.get("key"), list) and r.get("life", 0) == self.life}
         self.losses: list[float] = []
         self.norms: list[float] = []
 
@@ -110,7 +113,7 @@ class Monitor:
             return
         self.fired.add(key)
         row = {"time": now_iso(), "severity": severity, "rule": rule, "message": message, "run": self.run.run_id,
-               "key": list(key)}
+               "key": list(key), "life": self.life}
         out.append(row)
         log.warning("%s %s: %s", severity, rule, message)
 
