@@ -1,7 +1,8 @@
-# HRM-CodeGen Gate: the Streamlit app with the reliability monitor as a side-car process.
+# HRM-CodeGen Gate: the Streamlit app with the reliability monitor and the Prometheus exporter
+# (port 9108, rules in deploy/prometheus/rules.yml) as side-car processes.
 #   docker build -t hrm-gate .                              CPU image (torch's CPU wheels)
 #   docker build --build-arg VARIANT=gpu -t hrm-gate:gpu .  GPU image (torch's CUDA wheels; run with --gpus all)
-#   docker run --cap-add SYS_ADMIN -p 8501:8501 -e HRM_GATE_ACCESS_TOKEN=... -v gate-data:/data hrm-gate
+#   docker run --cap-add SYS_ADMIN -p 8501:8501 -p 9108:9108 -e HRM_GATE_ACCESS_TOKEN=... -v gate-data:/data hrm-gate
 # SYS_ADMIN is for the sandbox broker alone (root, it makes each worker's namespaces and mounts);
 # the app, the monitor and samples run without any capability. Without it the hosted app refuses
 # to run samples, in one line, rather than run them with limits only.
@@ -40,7 +41,7 @@ RUN if [ "$VARIANT" = "gpu" ]; then index="$TORCH_INDEX_GPU"; else index="$TORCH
 
 COPY --chown=root:root . .
 VOLUME ["/data"]
-EXPOSE 8501
+EXPOSE 8501 9108
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('PORT', '8501')}/_stcore/health\", timeout=4)"]

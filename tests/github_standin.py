@@ -2,7 +2,9 @@
 
 It keeps state like GitHub does: issues and PRs share numbers and comments, labels, commit
 statuses, workflow runs with their artifacts (the artifact download answers 302 to a blob URL
-that must be fetched without the token), and a Slack-like webhook. Every /repos request needs the
+that must be fetched without the token), and a webhook that answers like Slack's (200, the plain
+text `ok`; `slack_fail` queues answers such as (429, "rate_limited", {"Retry-After": "1"})).
+Lists are paged as GitHub pages them: per_page (default 30, at most 100), page, a Link header. Every /repos request needs the
 token (401 otherwise). `files` serves raw files (a dataset's canonical URL in tests).
 """
 import re
@@ -24,6 +26,7 @@ class GitHubStandIn:
         self.runs = []               # workflow runs, oldest first: {"id", "workflow", "head_sha", ...}
         self.artifacts = {}          # artifact id -> {"run_id", "name", "zip"}
         self.slack = []
+        self.slack_fail = []         # (code, text, headers) answered before the next `ok`s
         self.files = {}              # /raw/<name> -> bytes
         self._next = 100
         fake = self
@@ -38,6 +41,9 @@ class GitHubStandIn:
             def do_PATCH(self):
                 fake._handle(self, "PATCH")
 
+            def do_DELETE(self):
+                fake._handle(self, "DELETE")
+
         self.httpd, self.url = serve(Handler)
 
     def close(self):
@@ -47,8 +53,10 @@ class GitHubStandIn:
         self._next += 1
         return self._next
 
-    def add_run(self, workflow: str, head_sha: str, artifacts: dict[str, bytes]) -> dict:
+    def add_run(self, workflow: str, head_sha: str, artifacts: dict[str, bytes], head_branch: str = "main",
+                event: str = "push") -> dict:
         run = {"id": self.new_id(), "workflow": workflow, "head_sha": head_sha, "status": "completed",
+               "head_branch": head_branch, "event": event,
                "html_url": f"https://github.invalid/{self.repo}/actions/runs/{self._next}",
                "created_at": f"2026-11-25T03:{len(self.runs):02d}:00Z"}
         self.runs.append(run)
@@ -67,8 +75,11 @@ class GitHubStandIn:
         auth = h.headers.get("Authorization")
         self.requests.append((method, h.path, auth, body))
         if path.startswith("/slack/"):
+            if self.slack_fail:
+                code, text, headers = self.slack_fail.pop(0)
+                return h.send_text(code, text, headers)
             self.slack.append(body)
-            return h.send_json(200, {"ok": True})
+            return h.send_text(200, "ok")
         if path.startswith("/raw/") and path[5:] in self.files:
             return self._send_bytes(h, self.files[path[5:]], "application/octet-stream")
         if path.startswith("/blob/"):
@@ -94,6 +105,9 @@ class GitHubStandIn:
             (r"POST /issues/(\d+)/comments", self._add_comment),
             (r"PATCH /issues/comments/(\d+)", self._edit_comment),
             (r"POST /issues/(\d+)/labels", self._add_labels),
+            (r"GET /issues/(\d+)/labels", self._list_labels),
+            (r"DELETE /issues/(\d+)/labels/([^/]+)", self._remove_label),
+            (r"PATCH /issues/(\d+)", self._edit_issue),
             (r"POST /statuses/(\w+)", self._add_status),
             (r"GET /issues", self._list_issues),
             (r"POST /issues", self._open_issue),
@@ -102,9 +116,38 @@ class GitHubStandIn:
             (r"GET /actions/artifacts/(\d+)/zip", self._artifact_zip),
         ]
 
+    def _page(self, h, query, items):
+        per_page = min(int(query.get("per_page", ["30"])[0]), 100)
+        page = int(query.get("page", ["1"])[0])
+        chunk = items[(page - 1) * per_page: page * per_page]
+        headers = {}
+        if page * per_page < len(items):
+            rest = "&".join(f"{k}={v[0]}" for k, v in query.items() if k != "page")
+            headers["Link"] = (f'<{self.url}{urlparse(h.path).path}?{rest}&page={page + 1}>; rel="next", '
+                               f'<{self.url}{urlparse(h.path).path}?{rest}&page={-(-len(items) // per_page)}>; rel="last"')
+        return h.send_json(200, chunk, headers)
+
     def _list_comments(self, h, body, query, number):
-        return h.send_json(200, [{"id": i, "body": c["body"]} for i, c in self.comments.items()
-                                 if c["issue"] == int(number)])
+        return self._page(h, query, [{"id": i, "body": c["body"]} for i, c in sorted(self.comments.items())
+                                     if c["issue"] == int(number)])
+
+    def _list_labels(self, h, body, query, number):
+        return self._page(h, query, [{"name": n} for n in self.labels.get(int(number), [])])
+
+    def _remove_label(self, h, body, query, number, name):
+        from urllib.parse import unquote
+        have = self.labels.get(int(number), [])
+        if unquote(name) not in have:
+            return h.send_json(404, {"message": "Label does not exist"})
+        have.remove(unquote(name))
+        return h.send_json(200, [{"name": n} for n in have])
+
+    def _edit_issue(self, h, body, query, number):
+        issue = self.issues.get(int(number))
+        if issue is None:
+            return h.send_json(404, {"message": "Not Found"})
+        issue.update({k: v for k, v in body.items() if k in ("state", "title", "body")})
+        return h.send_json(200, issue)
 
     def _add_comment(self, h, body, query, number):
         cid = self.new_id()
@@ -129,7 +172,7 @@ class GitHubStandIn:
     def _list_issues(self, h, body, query, *groups):
         state, labels = query.get("state", ["open"])[0], set(",".join(query.get("labels", [])).split(",")) - {""}
         found = [i for i in self.issues.values() if i["state"] == state and labels <= set(i["labels"])]
-        return h.send_json(200, sorted(found, key=lambda i: -i["number"]))
+        return self._page(h, query, sorted(found, key=lambda i: -i["number"]))
 
     def _open_issue(self, h, body, query, *groups):
         number = self.new_id()
@@ -139,7 +182,9 @@ class GitHubStandIn:
 
     def _list_runs(self, h, body, query, workflow):
         runs = [r for r in reversed(self.runs) if r["workflow"] == workflow
-                and r["status"] == query.get("status", [r["status"]])[0]]
+                and r["status"] == query.get("status", [r["status"]])[0]
+                and r["head_branch"] == query.get("branch", [r["head_branch"]])[0]
+                and r["event"] == query.get("event", [r["event"]])[0]]
         return h.send_json(200, {"total_count": len(runs), "workflow_runs": runs})
 
     def _list_artifacts(self, h, body, query, run_id):

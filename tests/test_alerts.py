@@ -121,3 +121,81 @@ def test_github_issue_opened_on_a_violation_then_commented_not_duplicated(github
     assert len(github.comments_on(number)) == 1  # the second violation comments on the open issue
     with pytest.raises(alerts.AlertSinkError, match="needs --repo"):
         alerts.dispatch(str(bad), sinks=["github-issue"])
+
+
+STATS_OK = {"verdict": "SUCCESS", "pass_at_1": {"p_value": 0.001}, "gate": {"kpis": [
+    {"label": "x", "target": "t", "shown": "s", "held": True, "met": True}]}}
+
+
+def write_stats(tmp_path, stats, name="stats.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps(stats))
+    return str(path)
+
+
+def test_slack_answering_plain_text_ok_is_sent_and_the_sinks_after_it_run(github, tmp_path, monkeypatch):
+    """Before: real Slack's 200 `ok` (text/html, not JSON) crashed the sink and the ci sink after it never ran."""
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", github.url + "/slack/T000/B000/XXXX")
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    alerts.dispatch(write_stats(tmp_path, STATS_FAIL), sinks=["slack", "ci"])
+    assert len(github.slack) == 1 and "[error] 1 KPI(s) below target" in github.slack[0]["text"]
+    assert "HRM-CodeGen Gate: FAILURE" in summary.read_text()
+
+
+def test_slack_answering_anything_but_ok_is_an_error(github, tmp_path, monkeypatch):
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", github.url + "/slack/T000/B000/XXXX")
+    github.slack_fail.append((200, "no_service", {}))
+    with pytest.raises(alerts.AlertSinkError, match="no_service"):
+        alerts.dispatch(write_stats(tmp_path, STATS_FAIL), sinks=["slack"])
+
+
+def test_a_429_with_retry_after_is_waited_out(github, tmp_path, monkeypatch):
+    import time
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", github.url + "/slack/T000/B000/XXXX")
+    github.slack_fail.append((429, "rate_limited", {"Retry-After": "1"}))
+    t0 = time.monotonic()
+    alerts.dispatch(write_stats(tmp_path, STATS_FAIL), sinks=["slack"])
+    assert time.monotonic() - t0 >= 1.0 and len(github.slack) == 1
+
+
+def test_each_sink_fails_alone_with_one_line(github, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("GITHUB_TOKEN", "wrong-" + TOKEN)
+    monkeypatch.setenv("GITHUB_API_URL", github.url)
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", github.url + "/slack/T000/B000/XXXX")
+    with caplog.at_level(logging.ERROR, logger="core.publish.alerts"), \
+            pytest.raises(alerts.AlertSinkError, match="1 of 2 alert sink"):
+        alerts.dispatch(write_stats(tmp_path, STATS_FAIL), sinks=["github", "slack"], repo="o/r", pr=7)
+    assert len(github.slack) == 1  # the sink after the failing one still sent
+    failures = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(failures) == 1 and "github: " in failures[0].getMessage() and "HTTP 401" in failures[0].getMessage()
+    assert TOKEN not in caplog.text
+
+
+def test_the_sticky_comment_is_found_past_the_first_page(github, tmp_path, monkeypatch):
+    """Before: only the first 100 comments were read, so on a busy PR the sticky comment was posted again."""
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    monkeypatch.setenv("GITHUB_API_URL", github.url)
+    for i in range(120):
+        github.comments[github.new_id()] = {"issue": 7, "body": f"chatter {i}"}
+    alerts.dispatch(write_stats(tmp_path, STATS_FAIL), sinks=["github"], repo="o/r", pr=7)
+    for i in range(30):
+        github.comments[github.new_id()] = {"issue": 7, "body": f"more chatter {i}"}
+    alerts.dispatch(write_stats(tmp_path, STATS_FAIL), sinks=["github"], repo="o/r", pr=7)
+    assert sum(alerts.MARKER in b for b in github.comments_on(7)) == 1
+    assert any("page=2" in p for m, p, _, _ in github.requests if m == "GET")
+
+
+def test_labels_cleared_and_the_alert_issue_closed_on_recovery(github, tmp_path, monkeypatch):
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    monkeypatch.setenv("GITHUB_API_URL", github.url)
+    github.labels[7] = ["bug"]  # someone else's label stays
+    alerts.dispatch(write_stats(tmp_path, STATS_FAIL), sinks=["github", "github-issue"], repo="o/r", pr=7)
+    assert github.labels[7] == ["bug", "kpi-below-target", "INCONCLUSIVE"]
+    (number, issue), = github.issues.items()
+    assert issue["state"] == "open"
+    alerts.dispatch(write_stats(tmp_path, STATS_OK), sinks=["github", "github-issue"], repo="o/r", pr=7)
+    assert github.labels[7] == ["bug", "gate-passed"]
+    assert issue["state"] == "closed" and "Recovered" in github.comments_on(number)[-1]
+    alerts.dispatch(write_stats(tmp_path, STATS_OK), sinks=["github-issue"], repo="o/r")
+    assert len(github.issues) == 1 and len(github.comments_on(number)) == 1  # nothing more to close

@@ -7,12 +7,14 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 import psutil
 import pytest
 
 from tests.conftest import REPO
 from tests.test_browser import free_port
+from tests.test_prom import wait_http
 
 DOCKERFILE = (REPO / "Dockerfile").read_text()
 
@@ -33,13 +35,15 @@ def test_dockerfile_is_cpu_by_default_app_unprivileged_with_a_gpu_variant():
     assert "core sandbox-broker" in entrypoint and "setpriv" in entrypoint
     assert "/_stcore/health" in " ".join(healthcheck_command())
     assert 'ENTRYPOINT ["scripts/docker/entrypoint.sh"]' in DOCKERFILE
+    assert re.search(r"^EXPOSE .*\b9108\b", DOCKERFILE, re.M)  # the Prometheus exporter
     assert "torch==2.13.0" in (REPO / "requirements.txt").read_text()
 
 
 def test_entrypoint_serves_the_app_with_the_monitor_side_car(tmp_path):
-    port = free_port()
+    port, prom_port = free_port(), free_port()
     env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "HRM_GATE_STORE": str(tmp_path / "runs"),
-           "MONITOR_INTERVAL": "0.5", "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}"}
+           "MONITOR_INTERVAL": "0.5", "PROM_PORT": str(prom_port),
+           "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}"}
     proc = subprocess.Popen([str(REPO / "scripts" / "docker" / "entrypoint.sh")], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     probe = healthcheck_command()
@@ -53,6 +57,9 @@ def test_entrypoint_serves_the_app_with_the_monitor_side_car(tmp_path):
         children = [" ".join(c.cmdline()) for c in psutil.Process(proc.pid).children(recursive=True)]
         assert any("core monitor --store" in c for c in children), children
         assert any("streamlit run app.py" in c for c in children), children
+        wait_http(f"http://127.0.0.1:{prom_port}/metrics", timeout=60)
+        with urllib.request.urlopen(f"http://127.0.0.1:{prom_port}/metrics", timeout=10) as resp:
+            assert b"hrm_gate_runs" in resp.read()  # the exporter runs and answers beside the app
         assert (tmp_path / "runs").is_dir()
         # the side-car dying takes the container down (the orchestrator restarts it)
         monitor = next(c for c in psutil.Process(proc.pid).children(recursive=True)
@@ -123,7 +130,7 @@ def test_entrypoint_stops_both_on_sigterm(tmp_path):
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
-        while len(psutil.Process(proc.pid).children(recursive=True)) < 2:
+        while len(psutil.Process(proc.pid).children(recursive=True)) < 3:
             assert time.monotonic() < deadline
             time.sleep(0.2)
         children = psutil.Process(proc.pid).children(recursive=True)

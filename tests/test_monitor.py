@@ -73,7 +73,8 @@ def test_memory_near_the_limit(tmp_path):
 
 
 def test_real_training_process_that_diverges(tmp_path, mbpp_path):
-    """A real `python -m core train` that blows up; the side-car sees the failure."""
+    """A real `python -m core train` that blows up; the side-car reports the trainer's own divergence stop as
+    non_finite_loss (before: process_died, so the divergence alert never fired for our trainer)."""
     run_dir = tmp_path / "train"
     job = subprocess.Popen([sys.executable, "-m", "core", "train", "--model", "hrm:tiny", "--steps", "8", "--batch", "2",
                             "--seq-len", "64", "--lr", "1e9", "--warmup", "0", "--data-path", str(mbpp_path),
@@ -85,9 +86,19 @@ def test_real_training_process_that_diverges(tmp_path, mbpp_path):
     job.wait()
     assert monitor.returncode == 0, monitor.stderr
     found = rules(RunDir(run_dir))
-    assert "process_died" in found  # status failed: the divergence
+    assert "non_finite_loss" in found and "process_died" not in found
     assert (run_dir / "system.jsonl").read_text().count("\n") >= 1
     assert count_alerts([run_dir / "alerts.jsonl"]).get("critical", 0) >= 1
+
+
+def test_a_restarted_monitor_does_not_write_an_alert_twice(tmp_path):
+    run = make_run(tmp_path, steady(10) + [{"step": 11, "loss": math.nan, "grad_norm": 1.0}], status="done")
+    watch_once(run)
+    watch_once(run)
+    assert rules(run) == ["non_finite_loss"]
+    run.update_manifest(resumed=1)  # a resumed run that fails again is reported again
+    watch_once(run)
+    assert rules(run) == ["non_finite_loss", "non_finite_loss"]
 
 
 def test_system_sample_has_cpu_and_memory():

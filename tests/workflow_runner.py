@@ -4,7 +4,7 @@ What it does as GitHub does: the event payload in GITHUB_EVENT_PATH, the default
 RUNNER_* variables, workflow/job/step `env:` with their `${{ }}` expressions evaluated against
 github, inputs, secrets, runner, steps; `if:` conditions (success() implied); bash with
 `-eo pipefail`; working-directory; step outputs through GITHUB_OUTPUT; the job summary file.
-What it leaves to the caller: `uses:` actions (checkout and setup-python are no-ops here, as the
+A job's `needs` outputs come from the caller. What it leaves to the caller: `uses:` actions (checkout and setup-python are no-ops here, as the
 repository and Python are already in place; the caller passes handlers such as a local
 upload-artifact), and steps it asks to skip.
 """
@@ -97,7 +97,7 @@ def run_scripts(doc: dict) -> list[str]:
 
 def run_job(workflow: Path, job_name: str, event_name: str, payload: dict, *, workspace: Path, runner_temp: Path,
             base_env: dict, api_url: str, repository: str, secrets: dict | None = None, token: str = "",
-            uses: dict | None = None, skip=lambda step: None, timeout: int = 900) -> JobRun:
+            uses: dict | None = None, skip=lambda step: None, timeout: int = 900, needs: dict | None = None) -> JobRun:
     doc = load(workflow)
     job = doc["jobs"][job_name]
     runner_temp.mkdir(parents=True, exist_ok=True)
@@ -106,12 +106,14 @@ def run_job(workflow: Path, job_name: str, event_name: str, payload: dict, *, wo
     sha = (payload.get("pull_request") or {}).get("head", {}).get("sha") or payload.get("after") or "0" * 40
     ctx = {"github": {"event_name": event_name, "event": payload, "repository": repository, "sha": sha,
                       "token": token, "workspace": str(workspace), "ref": payload.get("ref", "refs/heads/main")},
-           "inputs": payload.get("inputs") or {}, "secrets": secrets or {}, "vars": {},
+           "needs": needs or {}, "inputs": payload.get("inputs") or {}, "secrets": secrets or {}, "vars": {},
            "runner": {"temp": str(runner_temp), "os": "Linux"}, "steps": {}, "env": {}}
+    ctx["github"]["ref_name"] = ctx["github"]["ref"].rsplit("/", 1)[-1]
     summary = runner_temp / "step_summary.md"
     defaults = {"GITHUB_ACTIONS": "true", "CI": "true", "GITHUB_WORKSPACE": str(workspace),
                 "GITHUB_EVENT_NAME": event_name, "GITHUB_EVENT_PATH": str(event_path), "GITHUB_REPOSITORY": repository,
-                "GITHUB_SHA": sha, "GITHUB_REF": ctx["github"]["ref"], "GITHUB_API_URL": api_url,
+                "GITHUB_SHA": sha, "GITHUB_REF": ctx["github"]["ref"], "GITHUB_REF_NAME": ctx["github"]["ref_name"],
+                "GITHUB_API_URL": api_url,
                 "GITHUB_STEP_SUMMARY": str(summary), "RUNNER_TEMP": str(runner_temp), "RUNNER_OS": "Linux"}
     env = {**base_env, **defaults}
     for scope in (doc.get("env") or {}, job.get("env") or {}):

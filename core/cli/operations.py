@@ -24,6 +24,12 @@ def _add_monitor(sub) -> None:
     p.add_argument("--grad-factor", type=float, default=10.0)
     p.add_argument("--max-s", type=float, help="stop after this many seconds even if the run goes on")
     p.add_argument("--wait-s", type=float, default=60.0, help="how long to wait for the run's manifest to appear")
+    p.add_argument("--sinks", help="also send each alert as it happens: comma list of console, ci, github-issue, slack")
+    p.add_argument("--repo", help="OWNER/NAME for the github-issue sink")
+    p.add_argument("--min-interval-s", type=float, default=30.0, help="at most one message per sink this often")
+    p.add_argument("--dedup-s", type=float, default=3600.0, help="a run's rule is sent again after this long at most")
+    p.add_argument("--relay-state", metavar="FILE",
+                   help="what was sent, kept across restarts (default alerts_sent.json in the store or RUN_DIR)")
 
 
 def _cmd_monitor(args) -> int:
@@ -33,17 +39,32 @@ def _cmd_monitor(args) -> int:
     t = Thresholds(spike_factor=args.spike_factor, grad_factor=args.grad_factor, stall_s=args.stall_s)
     if (args.run_dir is None) == (args.store is None):
         raise UsageError("give RUN_DIR (one job) or --store [DIR] (every running job of the store)")
+    relay = None
+    if args.sinks:
+        from core.base.store import store_root
+        from core.publish.alerts import build_sinks
+        from core.publish.relay import Relay
+        where = (Path(args.store) if args.store else store_root()) if args.store is not None else Path(args.run_dir)
+        relay = Relay(build_sinks(args.sinks.split(","), args.repo), args.relay_state or where / "alerts_sent.json",
+                      args.min_interval_s, args.dedup_s)
+    on_tick = relay.tick if relay else None
     if args.store is not None:
-        n = watch_store(args.store or None, t, args.interval, args.max_s)
-        print(f"store monitor stopped: {n} alert(s) written")
+        n = watch_store(args.store or None, t, args.interval, args.max_s, on_tick=on_tick)
+        if relay:
+            from core.base.store import list_runs
+            relay.tick([r.file("alerts.jsonl") for r in list_runs(Path(args.store) if args.store else None)], force=True)
+        print(f"store monitor stopped: {n} alert(s) written" + (f", {relay.sent} message(s) sent" if relay else ""))
         return 0
     deadline = _time.monotonic() + args.wait_s
     while not RunDir(args.run_dir).exists():
         if _time.monotonic() > deadline:
             raise UsageError(f"{args.run_dir} has no manifest.json after {args.wait_s:g} s; is a job writing there?")
         _time.sleep(0.2)
-    n = Monitor(args.run_dir, t, pid=args.pid).run_forever(args.interval, args.max_s)
-    print(f"monitor stopped: {n} alert(s) in {args.run_dir}/alerts.jsonl")
+    n = Monitor(args.run_dir, t, pid=args.pid).run_forever(args.interval, args.max_s, on_tick=on_tick)
+    if relay:
+        relay.tick([Path(args.run_dir) / "alerts.jsonl"], force=True)
+    print(f"monitor stopped: {n} alert(s) in {args.run_dir}/alerts.jsonl"
+          + (f", {relay.sent} message(s) sent" if relay else ""))
     return 0
 
 
@@ -98,18 +119,25 @@ def _cmd_fetch_results(args) -> int:
 
 
 def _add_prom(sub) -> None:
-    p = sub.add_parser("prom-exporter", help="Prometheus exporter of pass@k, efficiency, system and alert gauges")
+    p = sub.add_parser("prom-exporter", help="Prometheus exporter: verdict, p, delta, MDE, runs' step and heartbeat, "
+                                             "pass@k, efficiency, system, alert counters",
+                       description="Rules on these metrics: deploy/prometheus/rules.yml.")
     p.add_argument("--port", type=int, default=9108)
     p.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
     p.add_argument("--store", help="run store (default cache/runs or $HRM_GATE_STORE)")
-    p.add_argument("--bench", nargs="*", help="bench.json files (default results/bench.json and the runs' own)")
+    p.add_argument("--pipeline", nargs="*", metavar="DIR",
+                   help="pipeline out_dirs: their stats.json, bench.json and runs (default every cache/pipeline/*)")
+    p.add_argument("--bench", nargs="*", help="bench.json files (default the pipelines' and the store's own)")
+    p.add_argument("--stall-s", type=float, default=600.0,
+                   help="exported as hrm_gate_stall_seconds: the rules' stalled-run threshold")
     p.add_argument("--max-s", type=float, help="stop after this many seconds")
 
 
 def _cmd_prom(args) -> int:
     from core.publish.prom import serve
     serve(args.port, args.host, Path(args.store) if args.store else None,
-          [Path(b) for b in args.bench] if args.bench is not None else None, args.max_s)
+          [Path(b) for b in args.bench] if args.bench is not None else None, args.max_s,
+          [Path(p) for p in args.pipeline] if args.pipeline is not None else None, args.stall_s)
     return 0
 
 

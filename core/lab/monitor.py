@@ -10,13 +10,22 @@ alerts.jsonl as {time, severity, rule, message, run}:
   grad_explosion    grad_norm above grad_factor x the median of the previous `window` norms
   stalled           no new metrics line for stall_s seconds while the run is running
   process_died      the job's process is gone but its manifest still says running, or it
-                    ended with status failed
+                    ended with status failed (a trainer's own divergence stop, manifest
+                    failure "diverged", is non_finite_loss instead)
   memory_high       the job's RSS above mem_fraction of the machine's memory
   disk_full         less than disk_free_fraction of the run directory's disk free
 
 It stops by itself once the run's manifest says it ended (after one last check).
 watch_store (`python -m core monitor --store`) is the container's side-car: it gives every
 running run in the store its own Monitor until that run ends, and never stops by itself.
+
+What was reported survives a restart: each alerts.jsonl row carries its dedup key and the run's
+life (the manifest's resume count), and a new Monitor starts from the keys of the current life
+already in the file, so nothing is written twice. The store
+side-car keeps STATE_FILE in the store (the runs it has seen to their end); a run that died or
+failed while no side-car was up is checked once when one starts again, so its death is reported.
+Sending alerts to people is publishing's job (core.publish.relay): both loops take an `on_tick`
+callback, called with the alerts.jsonl files after every pass.
 """
 from __future__ import annotations
 
@@ -32,9 +41,12 @@ import psutil
 
 from core.base.errors import GateError
 from core.base.machine import now_iso
-from core.base.store import ENDED, JsonlAppender, RunDir, list_runs, pid_alive, read_jsonl
+from core.base.store import (ENDED, JsonlAppender, RunDir, atomic_write_json, list_runs, pid_alive, read_json,
+                             read_jsonl, store_root)
 
 log = logging.getLogger(__name__)
+STATE_FILE = "monitor_state.json"
+DIED = ("failed", "interrupted")
 
 
 @dataclass
@@ -89,7 +101,11 @@ class Monitor:
         self.total_memory = total_memory or psutil.virtual_memory().total
         self.seen_lines = 0
         self.last_growth = time.monotonic()
-        self.fired: set[tuple] = set()
+        # keys reported by an earlier monitor of this life of the run (a restarted side-car): not written
+        # again; a resumed run is a new life, whose faults are new
+        self.life = self.run.manifest().get("resumed", 0) if self.run.exists() else 0
+        self.fired: set[tuple] = {tuple(r["key"]) for r in read_jsonl(self.run.file("alerts.jsonl"))
+                                  if isinstance(r.get("key"), list) and r.get("life", 0) == self.life}
         self.losses: list[float] = []
         self.norms: list[float] = []
 
@@ -97,7 +113,8 @@ class Monitor:
         if key in self.fired:
             return
         self.fired.add(key)
-        row = {"time": now_iso(), "severity": severity, "rule": rule, "message": message, "run": self.run.run_id}
+        row = {"time": now_iso(), "severity": severity, "rule": rule, "message": message, "run": self.run.run_id,
+               "key": list(key), "life": self.life}
         out.append(row)
         log.warning("%s %s: %s", severity, rule, message)
 
@@ -117,7 +134,10 @@ class Monitor:
         if status == "running" and pid and not pid_alive(pid):
             self._alert(alerts, ("process_died",), "critical", "process_died",
                         f"the job's process {pid} is gone but the run was still running")
-        if status == "failed":
+        if status == "failed" and manifest.get("failure") == "diverged":
+            self._alert(alerts, ("non_finite_loss", "stop"), "critical", "non_finite_loss",
+                        f"the trainer stopped on a non-finite loss: {manifest.get('error', 'no message')}")
+        elif status == "failed":
             self._alert(alerts, ("process_died",), "critical", "process_died",
                         f"the job ended with status failed: {manifest.get('error', 'no message')}")
         if pid and pid_alive(pid):
@@ -152,8 +172,8 @@ class Monitor:
                             f"grad norm {norm:.4g} at step {step} is above {self.t.grad_factor:g}x the recent median")
             self.norms.append(norm)
 
-    def run_forever(self, interval: float = 5.0, max_s: float | None = None) -> int:
-        """Watch until the run ends; returns the number of alerts written."""
+    def run_forever(self, interval: float = 5.0, max_s: float | None = None, on_tick=None) -> int:
+        """Watch until the run ends; returns the number of alerts reported (by this or an earlier monitor)."""
         started = time.monotonic()
         psutil.cpu_percent(interval=None)  # prime the CPU counter
         with JsonlAppender(self.run.file("alerts.jsonl")) as alerts, \
@@ -163,34 +183,67 @@ class Monitor:
                 self.check(alerts)
                 ended = self.run.exists() and self.run.manifest().get("status") in ENDED
                 dead = self.run.exists() and self.run.status() == "interrupted"
-                if ended or dead or (max_s is not None and time.monotonic() - started > max_s):
+                stop = ended or dead or (max_s is not None and time.monotonic() - started > max_s)
+                if stop:
                     self.check(alerts)
+                alerts.flush()
+                if on_tick is not None:
+                    on_tick([self.run.file("alerts.jsonl")])
+                if stop:
                     return len(self.fired)
                 time.sleep(interval)
 
 
+def _incarnation(run: RunDir) -> str:
+    """Which life of a run: a resumed run is watched again."""
+    m = run.manifest()
+    return f"{m.get('started_at', '')}#{m.get('resumed', 0)}"
+
+
 def watch_store(store: str | Path | None, thresholds: Thresholds = Thresholds(), interval: float = 5.0,
-                max_s: float | None = None) -> int:
-    """Monitor every run of the store while it runs; returns the number of alerts written."""
+                max_s: float | None = None, on_tick=None) -> int:
+    """Monitor every run of the store while it runs, and once every run that died unwatched;
+    returns the number of alerts reported for the runs it saw end."""
+    root = Path(store) if store else store_root()
+    state_path = root / STATE_FILE
+    concluded: dict[str, str] = read_json(state_path).get("concluded", {}) if state_path.exists() else {}
     watched: dict[Path, tuple[Monitor, JsonlAppender, JsonlAppender]] = {}
     started, fired = time.monotonic(), 0
     psutil.cpu_percent(interval=None)
+
+    def conclude(run: RunDir) -> None:
+        concluded[run.run_id] = _incarnation(run)
+        atomic_write_json(state_path, {"concluded": concluded})
+
     try:
         while max_s is None or time.monotonic() - started < max_s:
             sample = system_sample()
-            for run in list_runs(Path(store) if store else None, readable_only=True):
+            runs = list_runs(root, readable_only=True)
+            for run in runs:
                 try:
-                    running = run.path not in watched and run.status() == "running"
+                    if run.path in watched or concluded.get(run.run_id) == _incarnation(run):
+                        continue
+                    status = run.status()
                 except (GateError, OSError):  # broken since it was listed
-                    running = False
-                if running:
+                    continue
+                if status == "running":
                     log.info("watching %s", run.run_id)
                     watched[run.path] = (Monitor(run.path, thresholds), JsonlAppender(run.file("alerts.jsonl")),
                                          JsonlAppender(run.file("system.jsonl")))
+                elif status in DIED:  # it died while no side-car watched it: check it once now
+                    log.info("%s ended %s while unwatched: checking it once", run.run_id, status)
+                    mon = Monitor(run.path, thresholds)
+                    with JsonlAppender(run.file("alerts.jsonl")) as alerts:
+                        mon.check(alerts)
+                    fired += len(mon.fired)
+                    conclude(run)
+                else:  # ended cleanly before we looked: nothing to report
+                    conclude(run)
             for path, (mon, alerts, system) in list(watched.items()):
                 try:
                     system.append(sample)
                     mon.check(alerts)
+                    alerts.flush()
                     over = mon.run.manifest().get("status") in ENDED or mon.run.status() == "interrupted"
                     if over:
                         mon.check(alerts)
@@ -202,6 +255,12 @@ def watch_store(store: str | Path | None, thresholds: Thresholds = Thresholds(),
                     alerts.close()
                     system.close()
                     del watched[path]
+                    try:
+                        conclude(mon.run)
+                    except (GateError, OSError):  # broken: it is listed as unreadable, not re-checked
+                        pass
+            if on_tick is not None:
+                on_tick([r.file("alerts.jsonl") for r in runs if r.file("alerts.jsonl").exists()])
             time.sleep(interval)
     finally:
         for mon, alerts, system in watched.values():

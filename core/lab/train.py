@@ -298,7 +298,7 @@ def train(cfg: TrainConfig) -> dict:
                         _save(trainable, optimizer, run, step, cfg)
     except TrainingDiverged as exc:
         if rank == 0:
-            run.update_manifest(status="failed", ended_at=now_iso(), error=str(exc))
+            run.update_manifest(status="failed", ended_at=now_iso(), error=str(exc), failure="diverged")
         raise
     except KeyboardInterrupt:
         if rank == 0:

@@ -9,14 +9,21 @@ Rules, from a gate's stats.json and a run's alerts.jsonl:
   gate_pass         verdict SUCCESS: label `gate-passed`, success status    (info)
 
 GitHub: one sticky comment per PR (found by a hidden marker, then edited in place), labels, and
-a commit status; or (github-issue, the nightly monitor) an issue when a threshold is violated. Tokens come from the environment (GITHUB_TOKEN, SLACK_WEBHOOK_URL) and are never
+a commit status; or (github-issue, the nightly monitor) an issue when a threshold is violated.
+On recovery the gate's labels that no longer hold are removed, and the open alert issue is closed
+with a comment. Tokens come from the environment (GITHUB_TOKEN, SLACK_WEBHOOK_URL) and are never
 written to a log or an error; GITHUB_API_URL points the client elsewhere (tests use loopback).
+
+Each sink fails alone: `send_all` runs every sink, logs one line for each that failed, and only
+then raises. `live_outcome` turns the reliability monitor's alerts.jsonl rows into an Outcome
+the same sinks send while runs go (core.publish.relay).
 """
 from __future__ import annotations
 
 import logging
 import os
 import sys
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +36,7 @@ from core.base.store import read_json, read_jsonl
 log = logging.getLogger(__name__)
 MARKER = "<!-- hrm-codegen-gate -->"
 ISSUE_LABEL = "hrm-gate-alert"
+GATE_LABELS = ("kpi-below-target", "INCONCLUSIVE", "gate-passed")  # the labels this gate sets and clears
 
 
 class AlertSinkError(GateError):
@@ -50,6 +58,7 @@ class Outcome:
     labels: list[str]
     state: str  # commit status: success | failure | pending
     comment: str
+    live: bool = False  # the monitor's alerts while runs go, not a gate's outcome
 
 
 def reported_only(kpi: dict) -> bool:
@@ -156,7 +165,7 @@ class GitHubSink:
     def send(self, outcome: Outcome) -> None:
         base = f"{self.api}/repos/{self.repo}"
         if self.pr:
-            comments = self.http.request("GET", f"{base}/issues/{self.pr}/comments?per_page=100") or []
+            comments = self.http.paged(f"{base}/issues/{self.pr}/comments?per_page=100")
             mine = [c for c in comments if MARKER in (c.get("body") or "")]
             if mine:
                 self.http.request("PATCH", f"{base}/issues/comments/{mine[0]['id']}", {"body": outcome.comment})
@@ -164,6 +173,11 @@ class GitHubSink:
                 self.http.request("POST", f"{base}/issues/{self.pr}/comments", {"body": outcome.comment})
             if outcome.labels:
                 self.http.request("POST", f"{base}/issues/{self.pr}/labels", {"labels": outcome.labels})
+            have = [label.get("name") for label in self.http.paged(f"{base}/issues/{self.pr}/labels?per_page=100")]
+            for name in have:
+                if name in GATE_LABELS and name not in outcome.labels:  # recovered: the label no longer holds
+                    self.http.request("DELETE", f"{base}/issues/{self.pr}/labels/{urllib.parse.quote(name)}")
+                    log.info("removed label %s from #%s", name, self.pr)
         if self.sha:
             desc = f"verdict {outcome.verdict or 'none'}"
             self.http.request("POST", f"{base}/statuses/{self.sha}",
@@ -184,13 +198,22 @@ class GitHubIssueSink:
 
     def send(self, outcome: Outcome) -> None:
         violated = [a for a in outcome.alerts if a.rule in self.violations]
-        if not violated:
-            log.info("no threshold violated: no issue opened")
-            return
         base = f"{self.api}/repos/{self.repo}"
         body = outcome.comment
-        open_issues = self.http.request("GET", f"{base}/issues?state=open&labels={ISSUE_LABEL}&per_page=100") or []
+        open_issues = self.http.paged(f"{base}/issues?state=open&labels={ISSUE_LABEL}&per_page=100")
         mine = [i for i in open_issues if MARKER in (i.get("body") or "") and "pull_request" not in i]
+        if not violated and outcome.live:
+            return  # a live message without a critical alert says nothing about recovery
+        if not violated:
+            for issue in mine:  # recovered: close what was opened for it
+                self.http.request("POST", f"{base}/issues/{issue['number']}/comments",
+                                  {"body": f"{MARKER}\nRecovered: no threshold violated (verdict "
+                                           f"{outcome.verdict or 'none'}). Closing.\n"})
+                self.http.request("PATCH", f"{base}/issues/{issue['number']}", {"state": "closed"})
+                log.info("no threshold violated: closed issue #%s", issue["number"])
+            if not mine:
+                log.info("no threshold violated: no issue opened")
+            return
         if mine:
             self.http.request("POST", f"{base}/issues/{mine[0]['number']}/comments", {"body": body})
             log.info("threshold violated again: commented on issue #%s", mine[0]["number"])
@@ -210,7 +233,11 @@ class SlackSink:
     def send(self, outcome: Outcome) -> None:
         text = "\n".join(f"[{a.severity}] {a.message}" + "".join(f"\n  - {d}" for d in a.details)
                          for a in outcome.alerts)
-        self.http.request("POST", self.url, {"text": text})
+        answer = self.http.request("POST", self.url, {"text": text})
+        # Slack's incoming webhooks answer 200 with the plain text `ok`; an error is a 4xx with a
+        # plain-text reason (invalid_payload, no_text...) and fails in Http already.
+        if isinstance(answer, str) and answer.strip() != "ok":
+            raise AlertSinkError(f"the Slack webhook answered {answer.strip()[:80]!r} instead of 'ok'")
 
 
 def build_sinks(names: list[str], repo=None, pr=None, sha=None) -> list:
@@ -239,11 +266,42 @@ def build_sinks(names: list[str], repo=None, pr=None, sha=None) -> list:
     return sinks
 
 
+def send_all(sinks, outcome: Outcome) -> list[str]:
+    """Send through every sink; a failing sink logs one line and the others still run. Returns the
+    failures' lines ("sink: reason"), empty when all sent."""
+    failed = []
+    for sink in sinks:
+        try:
+            sink.send(outcome)
+        except Exception as exc:  # noqa: BLE001 - one sink's failure must not silence the others
+            line = f"{sink.name}: {exc}"
+            log.error("alert sink failed: %s", line)
+            failed.append(line)
+    return failed
+
+
 def dispatch(stats_path: str, alert_files=(), sinks=("console",), repo=None, pr=None, sha=None,
              run_url: str | None = None) -> Outcome:
     stats = read_json(Path(stats_path))
     monitor = [row for f in alert_files for row in read_jsonl(Path(f))]
     outcome = evaluate_rules(stats, monitor, run_url)
-    for sink in build_sinks(list(sinks), repo, pr, sha):
-        sink.send(outcome)
+    built = build_sinks(list(sinks), repo, pr, sha)
+    failed = send_all(built, outcome)
+    if failed:
+        raise AlertSinkError(f"{len(failed)} of {len(built)} alert sink(s) failed: " + "; ".join(failed))
     return outcome
+
+
+def live_outcome(rows: list[dict]) -> Outcome:
+    """The monitor's alerts.jsonl rows as one message: one alert per row, and a system_health alert
+    (the rule the github-issue sink opens an issue for) when one of them is critical."""
+    alerts = [Alert(r.get("rule", "unknown"), {"critical": "error"}.get(r.get("severity"), "warning"),
+                    f"run {r.get('run', '?')}: {r.get('rule')}: {r.get('message', '')}"
+                    + (f" (+{r['repeats']} more)" if r.get("repeats") else "")) for r in rows]
+    critical = [a for a in alerts if a.severity == "error"]
+    if critical:
+        alerts.append(Alert("system_health", "error", f"{len(critical)} critical system alert(s)",
+                            [a.message for a in critical]))
+    lines = [MARKER, "## HRM-CodeGen Gate: live alerts", ""] + [f"- [{a.severity}] {a.message}" for a in alerts
+                                                                 if a.rule != "system_health"]
+    return Outcome(alerts, None, [], "pending", "\n".join(lines) + "\n", live=True)

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Container entrypoint. Started as root, it starts the sandbox broker (root: it gives every
-# sandbox worker its own uid, namespaces and read-only mounts) and then runs the app and the
-# reliability monitor as the unprivileged $HRM_GATE_APP_USER; their jobs reach the sandbox
-# through the broker's socket. When any of the three exits, the others are stopped and the
-# container exits with that status, so the orchestrator restarts it.
-# Started as another user (or with HRM_GATE_APP_USER empty) it runs the app and the monitor as
-# that user, without a broker: hosted, the sandbox then refuses to run samples with limits only.
+# sandbox worker its own uid, namespaces and read-only mounts) and then runs, as the unprivileged
+# $HRM_GATE_APP_USER, the reliability monitor over every running job of the run store (a side-car;
+# MONITOR_SINKS, e.g. slack,console, sends its alerts as they happen), the Prometheus exporter on
+# PROM_PORT (9108) and the Streamlit app; their jobs reach the sandbox through the broker's socket.
+# When one of them exits, the others are stopped and the container exits with that status, so the
+# orchestrator restarts it.
+# Started as another user (or with HRM_GATE_APP_USER empty) it runs everything as that user,
+# without a broker: hosted, the sandbox then refuses to run samples with limits only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 store="${HRM_GATE_STORE:-cache/runs}"
@@ -28,7 +30,10 @@ else
   mkdir -p "$store"
 fi
 
-"${as_app[@]}" python -m core monitor --store "$store" --interval "${MONITOR_INTERVAL:-10}" &
+"${as_app[@]}" python -m core monitor --store "$store" --interval "${MONITOR_INTERVAL:-10}" \
+  ${MONITOR_SINKS:+--sinks "$MONITOR_SINKS"} &
+pids+=($!)
+"${as_app[@]}" python -m core prom-exporter --store "$store" --host "${HOST:-0.0.0.0}" --port "${PROM_PORT:-9108}" &
 pids+=($!)
 "${as_app[@]}" python -m streamlit run app.py --server.address "${HOST:-0.0.0.0}" --server.port "${PORT:-8501}" \
   --server.headless true --browser.gatherUsageStats false &
