@@ -6,10 +6,10 @@ import argparse
 import logging
 import sys
 
-from core.cli import decision, evaluation, models, operations
+from core.cli import decision, evaluation, models, operations, pretrain
 from core.base.errors import GateError
 
-COMMANDS = {**evaluation.COMMANDS, **decision.COMMANDS, **models.COMMANDS, **operations.COMMANDS}
+COMMANDS = {**evaluation.COMMANDS, **decision.COMMANDS, **models.COMMANDS, **operations.COMMANDS, **pretrain.COMMANDS}
 
 
 def build_parser() -> argparse.ArgumentParser:
