@@ -12,7 +12,6 @@ import sysconfig
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -184,3 +183,37 @@ def test_two_processes_on_the_corpus_equal_one(tmp_path, corpus, model):
     cli("train", *args[:-2], "--accum", "2", "--run-dir", tmp_path / "accum")
     for a, b in zip(one, metrics(tmp_path / "accum")):
         assert a["loss"] == pytest.approx(b["loss"], abs=1e-5)
+
+
+@pytest.mark.slow
+def test_the_gpu_recipe_runs_end_to_end_at_cpu_tiny_scale_and_resumes(tmp_path, mbpp_path):
+    config = (REPO / "configs" / "compute-matched-cpu-tiny.toml").read_text()
+    config = config.replace('"cache/experiments/cpu-tiny"', json.dumps(str(tmp_path / "exp")))
+    config = config.replace('"cache/corpus/cpu-tiny"', json.dumps(str(tmp_path / "corpus")))
+    config = config.replace('"../shared/data/mbpp/mbpp.jsonl"', json.dumps(str(mbpp_path)))
+    (tmp_path / "tiny.toml").write_text(config)
+    env = {**os.environ, "CONFIG": str(tmp_path / "tiny.toml")}
+    out = tmp_path / "out"
+    proc = subprocess.run(["bash", "scripts/compute_matched.sh", "--cpu-tiny", str(out)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    exp = json.loads((out / "experiment.json").read_text())
+    assert exp["verdict"] and exp["verdict"] == json.loads((out / "stats.json").read_text())["verdict"]
+    c, b = exp["models"]["candidate"], exp["models"]["baseline"]
+    assert c["model"] == "hrm:tiny" and b["model"] == "hf-arch:gpt2-tiny"
+    # equal budget: each spends at most the budget and less than one of its own steps short of it
+    for m in (c, b):
+        assert exp["budget_flops"] - m["flops_per_step"] < m["flops"] <= exp["budget_flops"]
+        assert m["final_val_loss"] is not None
+    for run in ("candidate", "baseline"):
+        assert (out / run / "samples.jsonl").exists() and (out / run / "results.jsonl").exists()
+    assert (out / "corpus-manifest.json").exists()
+    # small outputs only: no weights, no token files
+    assert not list(out.rglob("*.safetensors")) and not list(out.rglob("*.bin"))
+    assert sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) < 2_000_000
+    # resumable: a second run skips every finished step
+    again = subprocess.run([sys.executable, "-m", "core", "experiment", "--config", str(tmp_path / "tiny.toml"),
+                            "--no-progress"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    for step in ("corpus", "train-candidate", "train-baseline", "eval-candidate", "eval-baseline", "decide"):
+        assert any(line.split()[:2] == [step, "skipped"] for line in again.stdout.splitlines()), again.stdout

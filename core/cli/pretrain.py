@@ -24,4 +24,23 @@ def _cmd_corpus(args) -> int:
     return 0
 
 
-COMMANDS = {"corpus": (_add_corpus, _cmd_corpus)}
+def _add_experiment(sub) -> None:
+    p = sub.add_parser("experiment", help="compute-matched HRM vs GPT-2: corpus -> both pretrainings at equal FLOPs "
+                                          "-> MBPP eval of both -> stats -> gate (resumable)")
+    p.add_argument("--config", required=True, metavar="FILE", help="configs/compute-matched-*.toml")
+    p.add_argument("--redo", metavar="STEPS", help="steps to run again although their outputs are there: "
+                                                    "collect, decide, publish, wandb, report, alerts")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+
+
+def _cmd_experiment(args) -> int:
+    from core.flow.experiment import Experiment, load_experiment
+    from core.flow.pipeline import format_summary, parse_redo
+    exp, cfg = load_experiment(args.config)
+    run = Experiment(exp, cfg, redo=parse_redo(args.redo), progress=args.progress)
+    run.run()
+    print(format_summary(run).replace("pipeline ", "experiment ", 1))
+    return 0
+
+
+COMMANDS = {"corpus": (_add_corpus, _cmd_corpus), "experiment": (_add_experiment, _cmd_experiment)}
