@@ -217,3 +217,12 @@ def test_the_gpu_recipe_runs_end_to_end_at_cpu_tiny_scale_and_resumes(tmp_path, 
     assert again.returncode == 0, again.stderr[-2000:]
     for step in ("corpus", "train-candidate", "train-baseline", "eval-candidate", "eval-baseline", "decide"):
         assert any(line.split()[:2] == [step, "skipped"] for line in again.stdout.splitlines()), again.stdout
+    # the Training page's data: both curves against FLOPs, the budget to mark, the final losses side by side
+    from core.base.store import RunDir
+    from core.views import charts, dashboard
+    rows, budget, final = dashboard.flops_curves([RunDir(tmp_path / "exp" / r) for r in dashboard.PRETRAIN_RUNS])
+    assert budget == exp["budget_flops"] and {r["model"] for r in rows} == {"hrm:tiny", "hf-arch:gpt2-tiny"}
+    assert [f["final val loss"] for f in final] == [round(c["final_val_loss"], 4), round(b["final_val_loss"], 4)]
+    assert dashboard.experiments(tmp_path) == [tmp_path / "exp"]
+    spec = charts.val_loss_vs_flops(rows, budget).to_dict()
+    assert spec["layer"][0]["encoding"]["x"]["scale"]["type"] == "log"

@@ -43,7 +43,8 @@ def training_lines(rows: list[dict]) -> alt.Chart:
 def val_loss_vs_flops(rows: list[dict], budget: float | None = None) -> alt.LayerChart | alt.Chart:
     """Validation loss against training FLOPs (log x), one line per model, the budget as a dashed rule."""
     chart = alt.Chart(pd.DataFrame(rows)).mark_line(point=True).encode(
-        x=alt.X("flops:Q", title="training FLOPs (measured)", scale=alt.Scale(type="log")),
+        x=alt.X("flops:Q", title="training FLOPs (measured, log scale)", scale=alt.Scale(type="log", nice=False),
+                axis=alt.Axis(format="~s")),
         y=alt.Y("val_loss:Q", title="validation loss (nats/token)", scale=alt.Scale(zero=False)),
         color=alt.Color("model:N", title=None),
         tooltip=["model", alt.Tooltip("flops:Q", format=".3~e"), "step", "tokens", alt.Tooltip("val_loss:Q", format=".4f")])

@@ -1,6 +1,7 @@
 """What the app's screens show, computed here so that app_pages/ only render (and tests can compare)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -71,8 +72,9 @@ PRETRAIN_RUNS = ("train-candidate", "train-baseline")  # core.flow.experiment's 
 
 
 def experiments(root: Path | None = None) -> list[Path]:
-    """Compute-matched experiment folders (`python -m core experiment`) with at least one pretraining."""
-    root = Path(root) if root else EXPERIMENTS_DIR
+    """Compute-matched experiment folders (`python -m core experiment`) with at least one pretraining, under
+    $HRM_GATE_EXPERIMENTS, else cache/experiments/."""
+    root = Path(root or os.environ.get("HRM_GATE_EXPERIMENTS") or EXPERIMENTS_DIR)
     if not root.is_dir():
         return []
     return sorted(p for p in root.iterdir() if any((p / r / "metrics.jsonl").exists() for r in PRETRAIN_RUNS))
