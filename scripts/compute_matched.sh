@@ -30,7 +30,7 @@ export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 start=$(date +%s)
 timeout "${LIMIT_S:-600}" "$py" -m core experiment --config "$config" --no-progress
 exp=$("$py" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["experiment"]["out_dir"])' "$config")
-corpus=$("$py" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["corpus"]["out"])' "$config")
+corpus=$("$py" -c 'import sys, tomllib; c = tomllib.load(open(sys.argv[1], "rb")); print(c.get("corpus", {}).get("out") or c["experiment"]["out_dir"] + "/corpus")' "$config")
 mkdir -p "$out"
 cp "$corpus/manifest.json" "$out/corpus-manifest.json"
 for f in experiment.json pipeline.json stats.json; do

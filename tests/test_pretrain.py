@@ -189,7 +189,6 @@ def test_two_processes_on_the_corpus_equal_one(tmp_path, corpus, model):
 def test_the_gpu_recipe_runs_end_to_end_at_cpu_tiny_scale_and_resumes(tmp_path, mbpp_path):
     config = (REPO / "configs" / "compute-matched-cpu-tiny.toml").read_text()
     config = config.replace('"cache/experiments/cpu-tiny"', json.dumps(str(tmp_path / "exp")))
-    config = config.replace('"cache/corpus/cpu-tiny"', json.dumps(str(tmp_path / "corpus")))
     config = config.replace('"../shared/data/mbpp/mbpp.jsonl"', json.dumps(str(mbpp_path)))
     (tmp_path / "tiny.toml").write_text(config)
     env = {**os.environ, "CONFIG": str(tmp_path / "tiny.toml")}

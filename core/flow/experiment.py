@@ -10,7 +10,7 @@ their checkpoints, evaluations at the sample.
 The TOML is a pipeline TOML (see pipeline.toml) without [train] and without a model in
 [candidate]/[baseline], plus:
   [experiment]  out_dir, candidate = "hrm:27m", baseline = "hf-arch:gpt2"
-  [corpus]      CorpusConfig settings (out: where the corpus is built; shared between experiments)
+  [corpus]      CorpusConfig settings (out: where the corpus is built, default out_dir/corpus)
   [pretrain]    TrainConfig settings both trainings share (flops, batch, seq_len, lr, ...)
 Outputs in out_dir: train-candidate/, train-baseline/ (run directories), the pipeline's outputs,
 experiment.json (both models, the budget, the corpus manifest, both final validation losses).
@@ -55,7 +55,10 @@ def load_experiment(path: str | Path) -> tuple[dict, dict]:
             raise UsageError(f"{p}: [{side}] takes no model or samples: the experiment evaluates its own checkpoints")
     if "train" in raw:
         raise UsageError(f"{p}: no [train] section in an experiment; its trainings are set in [pretrain]")
+    corpus_out = exp["corpus"].get("out")
     exp["corpus"] = check_table(CorpusConfig, exp["corpus"], f"[corpus] of {p}", table_keys(CorpusConfig), ("out",))
+    if corpus_out:
+        exp["corpus"]["out"] = str(corpus_out)
     exp["pretrain"] = check_table(TrainConfig, exp["pretrain"], f"[pretrain] of {p}", table_keys(TrainConfig))
     if exp["pretrain"].get("model"):
         raise UsageError(f"{p}: [pretrain] takes no model; name both in [experiment]")
