@@ -106,6 +106,8 @@ def build_model(spec_text: str, cfg: TrainConfig, corpus: dict, resume: Path | N
             module = AutoModelForCausalLM.from_config(conf)
 
         def save(directory, step):
+            from transformers.utils import logging as hf_logging
+            hf_logging.disable_progress_bar()  # one bar per checkpoint would flood the log
             module.save_pretrained(directory, safe_serialization=True)
             tok.fast.save_pretrained(directory)
         return Model("hf", module, tok, save)
