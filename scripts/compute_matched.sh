@@ -14,15 +14,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 config=configs/compute-matched-gpu.toml
+gpu=1
 if [[ "${1:-}" == "--cpu-tiny" ]]; then
   config=configs/compute-matched-cpu-tiny.toml
+  gpu=0
   shift
 fi
 config=${CONFIG:-$config}
 out=${1:-results/compute-matched}
 py=${PYTHON:-.venv/bin/python}
 [[ -x "$py" ]] || py=python
-if [[ "$config" == *gpu* ]] && ! "$py" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)'; then
+if [[ $gpu == 1 ]] && ! "$py" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)'; then
   echo "no CUDA device visible to $py; use --cpu-tiny on a CPU machine" >&2
   exit 2
 fi

@@ -222,6 +222,7 @@ def test_the_gpu_recipe_runs_end_to_end_at_cpu_tiny_scale_and_resumes(tmp_path, 
     rows, budget, final = dashboard.flops_curves([RunDir(tmp_path / "exp" / r) for r in dashboard.PRETRAIN_RUNS])
     assert budget == exp["budget_flops"] and {r["model"] for r in rows} == {"hrm:tiny", "hf-arch:gpt2-tiny"}
     assert [f["final val loss"] for f in final] == [round(c["final_val_loss"], 4), round(b["final_val_loss"], 4)]
-    assert dashboard.experiments(tmp_path) == [tmp_path / "exp"]
+    # the recipe's small outputs are an experiment folder too: a GPU's OUT shows on this machine's Training page
+    assert dashboard.experiments(tmp_path) == [tmp_path / "exp", out]
     spec = charts.val_loss_vs_flops(rows, budget).to_dict()
     assert spec["layer"][0]["encoding"]["x"]["scale"]["type"] == "log"

@@ -38,9 +38,11 @@ def _cmd_experiment(args) -> int:
     from core.flow.pipeline import format_summary, parse_redo
     exp, cfg = load_experiment(args.config)
     run = Experiment(exp, cfg, redo=parse_redo(args.redo), progress=args.progress)
-    run.run()
-    print(format_summary(run).replace("pipeline ", "experiment ", 1))
-    return 0
+    try:
+        run.run()
+    finally:
+        print(format_summary(run).replace("pipeline ", "experiment ", 1))
+    return 0  # every step ran: the verdict is a finding (stats.json, experiment.json), not a failure
 
 
 COMMANDS = {"corpus": (_add_corpus, _cmd_corpus), "experiment": (_add_experiment, _cmd_experiment)}
