@@ -4,6 +4,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -226,3 +227,20 @@ def test_the_gpu_recipe_runs_end_to_end_at_cpu_tiny_scale_and_resumes(tmp_path, 
     assert dashboard.experiments(tmp_path) == [tmp_path / "exp", out]
     spec = charts.val_loss_vs_flops(rows, budget).to_dict()
     assert spec["layer"][0]["encoding"]["x"]["scale"]["type"] == "log"
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c.replace("flops = 3.5e12", "flopz = 3.5e12"), "unknown key 'flopz' in [pretrain]"),
+    (lambda c: c.replace("flops = 3.5e12", ""), "[pretrain] needs flops"),
+    (lambda c: c.replace('baseline = "hf-arch:gpt2-tiny"', ""), "[experiment] needs baseline"),
+    (lambda c: c.replace("[candidate]\n", '[candidate]\nmodel = "hf:gpt2"\n'), "[candidate] takes no model"),
+    (lambda c: c.replace("[corpus]\n", "[corpus]\nmax_bytes = -1\n"), "max_bytes"),
+])
+def test_an_experiment_config_error_names_the_key(tmp_path, edit, message):
+    from core.flow.experiment import Experiment, load_experiment
+    text = edit((REPO / "configs" / "compute-matched-cpu.toml").read_text())
+    (tmp_path / "x.toml").write_text(text)
+    from core.base.errors import GateError
+    with pytest.raises(GateError, match=re.escape(message)):
+        exp, cfg = load_experiment(tmp_path / "x.toml")
+        Experiment(exp, cfg).preflight()
