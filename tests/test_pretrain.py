@@ -187,7 +187,7 @@ def test_two_processes_on_the_corpus_equal_one(tmp_path, corpus, model):
 
 
 @pytest.mark.slow
-def test_the_gpu_recipe_runs_end_to_end_at_cpu_tiny_scale_and_resumes(tmp_path, mbpp_path):
+def test_the_gpu_recipe_runs_end_to_end_at_cpu_tiny_scale_and_resumes(tmp_path, mbpp_path, monkeypatch):
     config = (REPO / "configs" / "compute-matched-cpu-tiny.toml").read_text()
     config = config.replace('"cache/experiments/cpu-tiny"', json.dumps(str(tmp_path / "exp")))
     config = config.replace('"../shared/data/mbpp/mbpp.jsonl"', json.dumps(str(mbpp_path)))
@@ -227,6 +227,14 @@ def test_the_gpu_recipe_runs_end_to_end_at_cpu_tiny_scale_and_resumes(tmp_path, 
     assert dashboard.experiments(tmp_path) == [tmp_path / "exp", out]
     spec = charts.val_loss_vs_flops(rows, budget).to_dict()
     assert spec["layer"][0]["encoding"]["x"]["scale"]["type"] == "log"
+    # and the page draws it, with both final losses in its table
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.setenv("HRM_GATE_EXPERIMENTS", str(tmp_path))
+    at = AppTest.from_file("../app_pages/training.py", default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert at.subheader[0].value == "Compute-matched pretraining"
+    table = at.dataframe[0].value
+    assert list(table["final val loss"]) == [round(c["final_val_loss"], 4), round(b["final_val_loss"], 4)]
 
 
 @pytest.mark.parametrize("edit, message", [
