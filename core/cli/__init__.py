@@ -6,11 +6,11 @@ import argparse
 import logging
 import sys
 
-from core.cli import decision, evaluation, models, operations, sandbox, tracking
+from core.cli import decision, evaluation, models, operations, pretrain, sandbox, tracking
 from core.base.errors import GateError
 
 COMMANDS = {**evaluation.COMMANDS, **decision.COMMANDS, **models.COMMANDS, **operations.COMMANDS,
-            **sandbox.COMMANDS, **tracking.COMMANDS}
+            **pretrain.COMMANDS, **sandbox.COMMANDS, **tracking.COMMANDS}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -71,6 +71,11 @@ def load_config(path: str | Path, overrides: dict | None = None) -> dict:
         if value is not None:
             section, key = dotted.split(".")
             cfg.setdefault(section, {})[key] = value
+    return check_config(cfg, p)
+
+
+def check_config(cfg: dict, p: Path) -> dict:
+    """A parsed pipeline config checked against the run kinds' configs and OWN (p names it in errors)."""
     for section, table in cfg.items():
         if section not in SECTIONS or not isinstance(table, dict):
             raise UsageError(f"{p}: unknown section [{section}]; known: {', '.join(SECTIONS)}")
@@ -479,10 +484,10 @@ class Pipeline:
 
 def format_summary(pipe: Pipeline) -> str:
     lines = [f"pipeline {pipe.out}: verdict {pipe.verdict() or 'not decided'}",
-             f"  {'step':<15}{'status':<9}{'time':>9}  detail"]
+             f"  {'step':<17}{'status':<9}{'time':>9}  detail"]
     for r in pipe.results:
         took = f"{r.seconds:.1f} s" if r.status in ("ran", "failed") else "-"
-        lines.append(f"  {r.name:<15}{r.status:<9}{took:>9}  {r.detail}")
+        lines.append(f"  {r.name:<17}{r.status:<9}{took:>9}  {r.detail}")
     ran = sum(r.status == "ran" for r in pipe.results)
     lines.append(f"  {ran} step(s) ran, {sum(r.status == 'skipped' for r in pipe.results)} skipped "
                  f"(outputs in {pipe.out}; summary in {pipe.path('pipeline.json')})")

@@ -33,6 +33,16 @@ class TrainConfig:
     precision: str = setting("auto", "auto: bf16 autocast where the GPU supports it, else fp32",
                              choices=("auto", "fp32", "bf16"))
     threads: int | None = setting(None, "torch CPU threads (default: torch's choice)", minimum=1)
+    corpus: str | None = setting(None, "pretrain on this corpus folder (`python -m core corpus`) instead of MBPP",
+                                 metavar="DIR")
+    flops: float | None = setting(None, "training FLOPs budget (corpus): steps = budget / the FLOPs of one step, "
+                                        "measured on a real step; overrides --steps", minimum=1)
+    accum: int = setting(1, "gradient accumulation: micro-batches per optimizer step (corpus)", minimum=1)
+    log_every: int = setting(1, "steps between metrics lines, each a host sync (corpus; raise it on a GPU)",
+                             minimum=1)
+    compile: bool = setting(False, "torch.compile the model (corpus)")
+    peak_tflops: float | None = setting(None, "peak dense TFLOPS per device for MFU (default: looked up from the "
+                                              "GPU's name; none on CPU)", minimum=0)
 
     def __post_init__(self):
         validate(self)
@@ -55,6 +65,29 @@ class BenchConfig:
                               minimum=1)
     seq_len: int = setting(512, "tokens of the latency input and of the training sequences", minimum=2)
     batch: int = setting(8, "batch of the throughput figure and of the training loop", minimum=1)
+
+    def __post_init__(self):
+        validate(self)
+
+
+@dataclass
+class CorpusConfig:
+    """Every setting of `python -m core corpus` (and of an experiment's [corpus] table)."""
+    out: str = setting(help="corpus directory (train.bin, val.bin, manifest.json)", table=None, metavar="DIR")
+    roots: list[str] = setting(help="folders searched for .py files (default: this interpreter's standard library "
+                                    "and site-packages)", flag="--root", factory=list)
+    max_bytes: int = setting(200_000, "files larger than this are dropped as oversized", minimum=1)
+    min_bytes: int = setting(64, "files smaller than this are dropped as empty", minimum=0)
+    max_files: int | None = setting(None, "keep at most this many files (a hash-ordered sample; for small scales)",
+                                    minimum=1)
+    near_dup: float = setting(0.85, "estimated line-set Jaccard similarity at which a file is a near duplicate",
+                              minimum=0)
+    val_fraction: float = setting(0.02, "fraction of files (by content hash) held out for validation", minimum=0)
+    data_path: str | None = setting(None, "MBPP file whose test and validation splits are decontaminated against",
+                                    metavar="FILE")
+    tokenizer: str | None = setting(None, "gpt2 | hrm-bpe-16k (default: the HRM's tokenizer on this machine)")
+    workers: int | None = setting(None, "tokenizer processes (default: the CPU count)", minimum=1)
+    progress: bool = setting(True, "progress bar on stderr", flag="--progress", cli=False, table=None)
 
     def __post_init__(self):
         validate(self)

@@ -1,4 +1,5 @@
-"""Training: our HRM from scratch (or fine-tuning a transformers causal LM) on MBPP's train split.
+"""Training: our HRM from scratch (or fine-tuning a transformers causal LM) on MBPP's train split;
+with --corpus DIR, pretraining on a corpus instead (core.lab.pretrain).
 
 Examples are the evaluation prompt (same template) followed by the reference solution and the
 template's end marker; the loss covers the solution tokens only. Validation uses tasks 511-600.
@@ -215,6 +216,9 @@ def _save(trainable, optimizer, run: RunDir, step: int, cfg: TrainConfig) -> Non
 
 
 def train(cfg: TrainConfig) -> dict:
+    if cfg.corpus:
+        from core.lab.pretrain import pretrain
+        return pretrain(cfg)
     dist, rank, world = _dist()
     if cfg.batch % world:
         raise GateError(f"--batch {cfg.batch} must be divisible by the number of processes ({world})")

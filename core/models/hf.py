@@ -49,6 +49,9 @@ def arch_config(name: str):
         return AutoConfig.from_pretrained(name, local_files_only=True)
     known = {
         "gpt2": GPT2Config,  # defaults are GPT-2 small: 124,439,808 parameters
+        # smaller GPT-2s for compute-matched pretraining at CPU scale (hrm:tiny has hidden 64, 2 blocks)
+        "gpt2-tiny": lambda: GPT2Config(n_embd=64, n_layer=2, n_head=4, n_positions=1024),
+        "gpt2-mini": lambda: GPT2Config(n_embd=256, n_layer=4, n_head=4, n_positions=1024),
         "t5-small": lambda: T5Config(),
         "codet5-small": lambda: T5Config(vocab_size=32100, d_model=512, d_ff=2048, num_layers=6, num_heads=8,
                                          decoder_start_token_id=0, pad_token_id=0, eos_token_id=2),

@@ -46,8 +46,26 @@ def _table(rows, col_widths=None, header=True) -> Table:
     return t
 
 
+def _pretraining(runs: list[str], styles) -> list:
+    """The compute-matched section: validation loss vs FLOPs of both pretrainings and the corpus manifest."""
+    rows, budget, final = dashboard.flops_curves([RunDir(r) for r in runs])
+    out = [Paragraph("Compute-matched pretraining", styles["Heading2"])]
+    if rows:
+        out.append(_png(charts.val_loss_vs_flops(rows, budget), 15))
+    keys = ("model", "params", "steps", "FLOPs", "tokens", "final val loss", "tokens/s (median)")
+    out.append(_table([list(keys)] + [[f"{r[k]:.3g}" if k == "FLOPs" and r[k] else str(r[k]) for k in keys]
+                                      for r in final]))
+    corpus = (RunDir(runs[0]).manifest().get("protocol") or {}).get("corpus")
+    if corpus and (Path(corpus) / "manifest.json").exists():
+        out += [Spacer(1, 4), Paragraph("Corpus manifest", styles["Heading3"]),
+                _table([[k, Paragraph(escape(v), styles["Normal"])]
+                        for k, v in dashboard.corpus_rows(read_json(Path(corpus) / "manifest.json"))],
+                       [3 * cm, 14 * cm], header=False)]
+    return out
+
+
 def build_report(stats: dict, candidate: str, baseline: str, out: str | Path | None = None, bench: str | None = None,
-                 train_run: str | None = None) -> Path | bytes:
+                 train_run: str | None = None, pretrain_runs: list[str] | None = None) -> Path | bytes:
     """The summary PDF of a decided gate (`stats`: the stats.json document with its verdict), written to
     `out`, or returned as bytes when out is None (the app offers it without writing a file)."""
     styles = getSampleStyleSheet()
@@ -91,6 +109,8 @@ def build_report(stats: dict, candidate: str, baseline: str, out: str | Path | N
     if train_run and RunDir(train_run).file("metrics.jsonl").exists():
         story += [Paragraph("Training", styles["Heading2"]),
                   _png(charts.training_lines(dashboard.training_rows(RunDir(train_run))), 14)]
+    if pretrain_runs:
+        story += _pretraining(pretrain_runs, styles)
     story.append(Paragraph("Protocol and manifest", styles["Heading2"]))
     for path in (candidate, baseline):
         m = RunDir(path).manifest()

@@ -40,6 +40,21 @@ def training_lines(rows: list[dict]) -> alt.Chart:
             labelAngle=0, labelAlign="left"))).resolve_scale(y="independent")
 
 
+def val_loss_vs_flops(rows: list[dict], budget: float | None = None) -> alt.LayerChart | alt.Chart:
+    """Validation loss against training FLOPs (log x), one line per model, the budget as a dashed rule."""
+    chart = alt.Chart(pd.DataFrame(rows)).mark_line(point=True).encode(
+        x=alt.X("flops:Q", title="training FLOPs (measured, log scale)", scale=alt.Scale(type="log", nice=False),
+                axis=alt.Axis(format="~s")),
+        y=alt.Y("val_loss:Q", title="validation loss (nats/token)", scale=alt.Scale(zero=False)),
+        color=alt.Color("model:N", title=None),
+        tooltip=["model", alt.Tooltip("flops:Q", format=".3~e"), "step", "tokens", alt.Tooltip("val_loss:Q", format=".4f")])
+    if budget:
+        rule = alt.Chart(pd.DataFrame([{"flops": budget, "label": f"budget {budget:.3g}"}])).mark_rule(
+            strokeDash=[6, 4], color="black").encode(x="flops:Q", tooltip=["label"])
+        chart = chart + rule
+    return chart.properties(width=WIDTH, title="Validation loss vs training FLOPs (compute-matched)")
+
+
 def system_lines(rows: list[dict]) -> alt.Chart:
     return alt.Chart(pd.DataFrame(rows)).mark_line().encode(
         x=alt.X("time:T"), y=alt.Y("value:Q", title=None), color="metric:N", tooltip=["run", "metric", "value"]

@@ -1,6 +1,7 @@
 """What the app's screens show, computed here so that app_pages/ only render (and tests can compare)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,54 @@ def training_rows(run: RunDir) -> list[dict]:
             if isinstance(r.get(key), (int, float)):
                 rows.append({"step": r["step"], "metric": key, "value": r[key]})
     return rows
+
+
+EXPERIMENTS_DIR = REPO_ROOT / "cache" / "experiments"
+PRETRAIN_RUNS = ("train-candidate", "train-baseline")  # core.flow.experiment's run directories
+
+
+def experiments(root: Path | None = None) -> list[Path]:
+    """Compute-matched experiment folders (`python -m core experiment`) with at least one pretraining, under
+    $HRM_GATE_EXPERIMENTS, else cache/experiments/."""
+    root = Path(root or os.environ.get("HRM_GATE_EXPERIMENTS") or EXPERIMENTS_DIR)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if any((p / r / "metrics.jsonl").exists() for r in PRETRAIN_RUNS))
+
+
+def flops_curves(runs: list[RunDir]) -> tuple[list[dict], float | None, list[dict]]:
+    """(validation loss vs FLOPs rows, the FLOPs budget, one summary row per run) of pretraining runs."""
+    rows, budget, final = [], None, []
+    for run in runs:
+        if not run.file("metrics.jsonl").exists():
+            continue
+        m = run.manifest()
+        budget = budget or (m.get("flops") or {}).get("budget")
+        vals = [r for r in read_jsonl(run.file("metrics.jsonl"), repair=True) if r.get("val_loss") is not None]
+        rows += [{"model": m.get("model"), "flops": r["flops"], "step": r["step"], "tokens": r["tokens"],
+                  "val_loss": r["val_loss"]} for r in vals]
+        speed = sorted(r["tokens_per_s"] for r in read_jsonl(run.file("metrics.jsonl"), repair=True)
+                       if r.get("tokens_per_s"))
+        final.append({"model": m.get("model"), "status": run.status(), "params": m.get("params"),
+                      "FLOPs/step": (m.get("flops") or {}).get("per_step"),
+                      "steps": vals[-1]["step"] if vals else None, "FLOPs": vals[-1]["flops"] if vals else None,
+                      "tokens": vals[-1]["tokens"] if vals else None,
+                      "final val loss": round(vals[-1]["val_loss"], 4) if vals else None,
+                      "tokens/s (median)": round(speed[len(speed) // 2]) if speed else None})
+    return rows, budget, final
+
+
+def corpus_rows(manifest: dict) -> list[list[str]]:
+    """The corpus manifest as (field, value) rows for a table."""
+    s = manifest["splits"]
+    return [["sources", "; ".join(f"{x['root']} ({x['files']} files)" for x in manifest["sources"])],
+            ["files", f"{manifest['files_kept']} kept of {manifest['files_found']}"],
+            ["tokens", f"{s['train']['tokens']:,} train + {s['val']['tokens']:,} validation ({manifest['tokenizer']})"],
+            ["dropped", ", ".join(f"{k} {v}" for k, v in manifest["dropped"].items())],
+            ["decontamination", f"{manifest['decontamination']['dropped']} file(s) dropped "
+                                f"({manifest['decontamination']['against']}, {manifest['decontamination']['tasks']} tasks)"],
+            ["sha256", f"train {manifest['sha256']['train'][:16]}..., val {manifest['sha256']['val'][:16]}..."],
+            ["built", f"{manifest['created_at']} in {manifest['build_seconds']} s"]]
 
 
 def bench_files(store: Path | None = None) -> list[Path]:
