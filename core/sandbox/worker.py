@@ -36,6 +36,7 @@ import sys
 import time
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
@@ -125,7 +126,7 @@ def _lock_down_filesystem(keep_visible, tmpfs_mb):
             pass  # a mount whose flags are locked stays as it is
     for d in PRIVATE_TMP_DIRS:
         if os.path.isdir(d):
-            _mount("sandbox", d, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmpfs_mb}m,mode=1777")
+            _mount("sandbox", d, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, f"size={tmpfs_mb}m,mode=1777")
     # The interpreter may live under a directory others cannot enter (/root/.pyenv). Hide that
     # directory behind an empty tmpfs and bind the interpreter's tree back into it, read-only.
     overlays = {a for a in (_blocked_ancestor(p) for p in keep) if a}
@@ -175,7 +176,7 @@ def _isolate(cfg, channel_fds):
     if os.getppid() != cfg["owner_pid"]:
         os._exit(1)
     try:
-        flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID
+        flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC
         if is_root:
             _check(_libc.unshare(flags), "unshare")
         else:
@@ -342,7 +343,7 @@ def _short(exc):
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def _pass_channel(res_w):
+def _pass_channel(res_w, resume_at):
     """A generator that holds the one secret able to say "passed", and says it only when resumed
     by the harness frame that created it. Its key is made here, after the fork, and lives only
     in this generator's frame: a sample that walks the frames up to the harness finds the
@@ -356,7 +357,8 @@ def _pass_channel(res_w):
     write(res_w, b"K" + key)
     try:
         yield
-        if getframe(1) is home:
+        caller = getframe(1)
+        if caller is home and resume_at[0] < caller.f_lasti <= resume_at[1]:
             write(res_w, b"P" + key)
     finally:
         _exit(1)
@@ -371,7 +373,9 @@ def _audit_guard(channel):
     forbidden = frozenset(("sys.addaudithook", "sys.settrace", "sys.setprofile", "sys._current_frames",
                            "gc.get_objects", "gc.get_referrers", "gc.get_referents",
                            "sys.monitoring.register_callback", "sys.remote_exec",
-                           "code.__new__", "function.__new__", "marshal.loads", "marshal.load"))
+                           "code.__new__", "function.__new__", "marshal.loads", "marshal.load",
+                           "cpython.PyInterpreterState_New"))  # subinterpreters have no audit hook
+    unsafe_ext = ("_test", "_xx", "_ctypes")  # extension modules with unaudited memory access
     realpath, str_, bytes_, int_ = os.path.realpath, str, bytes, int
 
     def hook(event, args):
@@ -381,6 +385,12 @@ def _audit_guard(channel):
             raise PermissionError("the sandbox does not allow reading its own frames")
         if event == "object.__setattr__" and args[1] == "__code__":
             raise PermissionError("the sandbox does not allow replacing a function's code")
+        if event == "import":
+            name, filename = args[0], args[1]
+            if (type(name) is str_ and name.rpartition(".")[2].startswith(unsafe_ext)) or \
+                    (type(filename) is str_ and filename.rpartition("/")[2].startswith(unsafe_ext)):
+                raise PermissionError(f"the sandbox does not allow importing {name}")
+            return
         if event == "open":
             path = args[0]
             kind = type(path)
@@ -405,7 +415,7 @@ def _child(program, res_w, out_w, limits, workdir):
     # What follows the sample's code uses only references taken here, before it runs.
     _exit, write, getsignal, setsignal, sig_dfl = os._exit, os.write, _signal.getsignal, _signal.signal, 0
     threads_started, gc_disable, is_callable, signals = _thread._count, gc.disable, callable, SIGNALS
-    sys_module, unraisable, set_attribute = sys, sys.unraisablehook, object.__setattr__
+    sys_module, unraisable, set_attribute, short = sys, sys.unraisablehook, object.__setattr__, _short
     try:
         os.setsid()
         os.dup2(out_w, 1)
@@ -423,7 +433,7 @@ def _child(program, res_w, out_w, limits, workdir):
             (resource.RLIMIT_CORE, 0),
         ):
             resource.setrlimit(res, (value, value))
-        channel = _pass_channel(res_w)
+        channel = _pass_channel(res_w, _RESUME_AT)
         next(channel)
         resume = channel.send
         sys.addaudithook(_audit_guard(channel))
@@ -446,7 +456,7 @@ def _child(program, res_w, out_w, limits, workdir):
         exec(code, {"__name__": "__main__", "__builtins__": __builtins__})
     except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt fail too
         try:
-            write(res_w, b"F" + _short(exc).encode(errors="replace"))
+            write(res_w, b"F" + short(exc).encode(errors="replace"))
         finally:
             _exit(0)
     if threads_started():
@@ -461,6 +471,18 @@ def _child(program, res_w, out_w, limits, workdir):
             setsignal(sig, sig_dfl)
     resume(None)
     _exit(1)
+
+
+def _resume_site():
+    import dis
+    ins = list(dis.get_instructions(_child))
+    sites = [a.offset for a, b in zip(ins, ins[1:]) if a.opname == "LOAD_FAST" and a.argval == "resume"]
+    assert len(sites) == 1, sites
+    call = next(i for i in ins if i.offset > sites[0] and i.opname == "CALL")
+    return sites[0], call.offset
+
+
+_RESUME_AT = _resume_site()
 
 
 def _run_sample(req, cfg, workdir_parent, scratch):
