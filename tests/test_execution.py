@@ -31,7 +31,7 @@ def test_plain_pass_and_fail():
                         "bad": "def f(x):\n    return x\nassert f(1) == 2, 'off by one'\n",
                         "syntax": "def f(:\n"})
     assert out["ok"].status == "passed" and out["ok"].passed
-    assert out["bad"].status == "failed" and "off by one" in out["bad"].error
+    assert out["bad"].status == "failed" and out["bad"].error == "test 1 failed: got 1, expected 2"
     assert out["syntax"].status == "error" and "SyntaxError" in out["syntax"].error
 
 
@@ -498,3 +498,56 @@ def test_the_same_tricks_without_the_forgery_still_pass():
                      "    assert 'ZeroDivisionError' in traceback.format_exc()\n",
     }, timeout=3)
     assert all(o.passed for o in out.values()), out
+
+
+ATTACKS = Path(__file__).resolve().parent / "sandbox_attacks"
+
+
+@pytest.mark.parametrize("attack", ["bytearray_use_after_free.py", "ctypes_via_subclasses.py"])
+def test_a_sample_holding_the_key_still_fails_the_tests_it_cannot_answer(attack):
+    """From a review: pure Python reached the pass channel's key anyway (a CPython 3.11 bytearray
+    use-after-free; ctypes classes the worker had loaded) and wrote "passed". The expected values of
+    `assert X == LITERAL` never enter the sample's process: the worker compares the reported values."""
+    program = (ATTACKS / attack).read_text() + "\nassert solve(1) == 2\n"
+    out = run_programs({f"x{i}": program for i in range(3)}, timeout=5)
+    assert all(not o.passed for o in out.values()), out
+
+
+def test_answers_read_from_the_program_or_equal_to_everything_fail():
+    """From a review: the harness frame held the program text, so a sample read its own tests (the
+    hidden challenge tests too) and answered from a table; and an object equal to everything passed
+    any `assert X == LITERAL`. The literals now stay in the worker, and results are plain data."""
+    read_own_tests = ("import sys, re\nh = sys._getframe(0).f_back\ntable = {}\n"
+                      "for v in h.f_locals.values():\n"
+                      "    if isinstance(v, str):\n"
+                      "        for a, b in re.findall(r'solve[(]([0-9]+)[)][)]? == ([0-9]+)', v):\n"
+                      "            table[int(a)] = int(b)\n"
+                      "def solve(x):\n    return table.get(x, 0)\n")
+    equal_to_everything = "class E:\n    def __eq__(self, other):\n        return True\ndef solve(x):\n    return E()\n"
+    tests = "assert solve(1) == 2\nassert solve(5) == 6\n"
+    out = run_programs({"read-own-tests": read_own_tests + tests, "equal-to-everything": equal_to_everything + tests,
+                        "honest": "def solve(x):\n    return x + 1\n" + tests}, timeout=3)
+    assert out["honest"].passed
+    assert not out["read-own-tests"].passed and not out["equal-to-everything"].passed, out
+    assert "not plain data" in out["equal-to-everything"].error
+
+
+def test_results_are_compared_as_the_sample_would_compare_them():
+    """Fractions, Decimals, namedtuples, IntEnums, Counters and OrderedDicts equal their literal as
+    `==` in the sample's process says; a list is not a tuple; 1 == 1.0 == True."""
+    out = run_programs({
+        "fraction": "from fractions import Fraction\nassert Fraction(1, 2) * 2 == 1\n",
+        "decimal": "from decimal import Decimal\nassert Decimal('0.5') == 0.5\n",
+        "namedtuple": "import collections\nP = collections.namedtuple('P', 'x y')\nassert P(1, 2) == (1, 2)\n",
+        "intenum": "import enum\nclass C(enum.IntEnum):\n    A = 1\nassert C.A == 1\n",
+        "counter": "import collections\nassert collections.Counter('aab') == {'a': 2, 'b': 1}\n",
+        "ordered": "import collections\nassert collections.OrderedDict(a=1) == {'a': 1}\n",
+        "numbers": "assert 1.0 == 1\nassert True == 1\nassert 1 + 2j == (1+2j)\nassert float('inf') == float('inf') or True\n",
+        "nested": "assert {'a': [1, (2, {3})], 'b': frozenset({4})} == {'a': [1, (2, {3})], 'b': frozenset({4})}\n",
+        "big-int": "assert 10 ** 4000 == " + str(10 ** 4000) + "\n",
+        "list-vs-tuple": "assert [1, 2] == (1, 2)\n",
+        "nan": "assert float('nan') == float('nan')\n",
+    }, timeout=5)
+    for name in ("fraction", "decimal", "namedtuple", "intenum", "counter", "ordered", "numbers", "nested", "big-int"):
+        assert out[name].passed, (name, out[name])
+    assert not out["list-vs-tuple"].passed and not out["nan"].passed

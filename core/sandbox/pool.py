@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Hashable, Iterable, Iterator
 
 from core.base.errors import SandboxError
+from core.sandbox.checks import split_checks
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +234,9 @@ class _Worker:
         return json.loads(data)
 
     def submit(self, job: Job, limits: Limits) -> None:
-        payload = b'{"program": ' + json.dumps(job.program).encode() + b", " + limits.request_tail
+        program, checks = split_checks(job.program)
+        payload = (b'{"program": ' + json.dumps(program).encode() + b', "checks": ' + json.dumps(checks).encode()
+                   + b", " + limits.request_tail)
         self.job = job
         self.deadline = time.monotonic() + limits.timeout_s + OUTER_GRACE_S
         frame = struct.pack(">I", len(payload)) + payload

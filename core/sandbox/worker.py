@@ -23,6 +23,7 @@ Protocol on stdin/stdout: 4-byte big-endian length + JSON, one request and one r
 """
 import _signal
 import _thread
+import ast
 import ctypes
 import gc
 import json
@@ -61,6 +62,8 @@ SKIP_READONLY_UNDER = ("/proc", "/sys", "/dev")
 PREWARM = "re math cmath collections itertools heapq bisect functools operator string array copy".split()
 SAMPLE_DIR_NAME = "sample"
 KEY_LEN = 32  # hex digits of the pass channel's key
+CHECK_NAME = "__hrm_check__"  # what core/sandbox/checks.py rewrites top-level `assert X == LITERAL` to
+MAX_REPORTS_BYTES = 8 << 20
 SIGNALS = sorted(signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP})
 DEFAULT_RECURSION_LIMIT = sys.getrecursionlimit()  # the interpreter's own (1000), read before anything changes it
 
@@ -364,6 +367,80 @@ def _pass_channel(res_w, resume_at):
         _exit(1)
 
 
+def _encode(value, depth=0):
+    """A value as plain data, by its type (never by its own methods beyond the builtin base's);
+    None where it is not plain data. Honest results only need this to be right."""
+    if depth > 100:
+        return None
+    t = type(value)
+    if t.__module__ in ("fractions", "decimal") and t.__name__ in ("Fraction", "Decimal"):
+        return ["q", t.__name__, str(value)]  # compared exactly, as `==` would in the sample's process
+    for base, tag in ((bool, "b"), (int, "i"), (float, "f"), (complex, "c"), (str, "u"), (bytes, "y"),
+                      (list, "l"), (tuple, "t"), (set, "S"), (frozenset, "F"), (dict, "d")):
+        # subclasses that keep their base's equality (namedtuple, IntEnum, defaultdict; Counter and
+        # OrderedDict equal a plain dict as a dict does) are told as their base
+        if t is base or (isinstance(value, base) and (t.__eq__ is base.__eq__ or t.__module__ == "collections")):
+            break
+    else:
+        return ["n"] if value is None else None
+    if tag == "b":
+        return [tag, bool(value)]
+    if tag == "i":
+        return [tag, hex(int(value))]
+    if tag == "f":
+        return [tag, float(value).hex()]
+    if tag == "c":
+        return [tag, complex(value).real.hex(), complex(value).imag.hex()]
+    if tag in ("u", "y"):
+        return [tag, base(value)]
+    items = list(dict.items(value)) if tag == "d" else list(base.__iter__(value))
+    out = []
+    for item in items:
+        enc = [_encode(item[0], depth + 1), _encode(item[1], depth + 1)] if tag == "d" else _encode(item, depth + 1)
+        if enc is None or (tag == "d" and None in enc):
+            return None
+        out.append(enc)
+    return [tag, out]
+
+
+def _report_function(res_w):
+    """__hrm_check__(index, value) in the sample's globals: writes "R" + length + (index, value as
+    plain data) to the result pipe; the worker compares it with the expected value."""
+    write = os.write
+
+    def check(index, value):
+        try:
+            payload = repr([int(index), _encode(value)]).encode()
+        except Exception:  # noqa: BLE001 - a value that cannot be told is reported as such
+            payload = repr([int(index), None]).encode()
+        write(res_w, b"R" + b"%08x" % len(payload) + payload)
+    return check
+
+
+def _decode(enc):
+    tag = enc[0]
+    if tag == "n":
+        return None
+    if tag == "q":
+        import decimal
+        import fractions
+        return {"Fraction": fractions.Fraction, "Decimal": decimal.Decimal}[enc[1]](enc[2])
+    if tag == "b":
+        return bool(enc[1])
+    if tag == "i":
+        return int(enc[1], 16)
+    if tag == "f":
+        return float.fromhex(enc[1])
+    if tag == "c":
+        return complex(float.fromhex(enc[1]), float.fromhex(enc[2]))
+    if tag in ("u", "y"):
+        return enc[1]
+    if tag == "d":
+        return {_decode(k): _decode(v) for k, v in enc[1]}
+    items = [_decode(x) for x in enc[1]]
+    return {"l": list, "t": tuple, "S": set, "F": frozenset}[tag](items)
+
+
 def _audit_guard(channel):
     """The audit hook of every sample's process: refuses what would let a sample read the pass
     channel's frame or rewrite the harness (frames of other threads, trace and profile functions,
@@ -453,7 +530,7 @@ def _child(program, res_w, out_w, limits, workdir):
     del frame
     sys.setrecursionlimit(DEFAULT_RECURSION_LIMIT + depth)
     try:
-        exec(code, {"__name__": "__main__", "__builtins__": __builtins__})
+        exec(code, {"__name__": "__main__", "__builtins__": __builtins__, CHECK_NAME: _report_function(res_w)})
     except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt fail too
         try:
             write(res_w, b"F" + short(exc).encode(errors="replace"))
@@ -527,7 +604,7 @@ def _run_sample(req, cfg, workdir_parent, scratch):
             if not chunk:
                 open_fds.remove(fd)
             elif fd == res_r:
-                if len(res_buf) < 4096:
+                if len(res_buf) < MAX_REPORTS_BYTES:
                     res_buf += chunk
             else:
                 out_total += len(chunk)
@@ -537,8 +614,8 @@ def _run_sample(req, cfg, workdir_parent, scratch):
     for fd in (res_r, out_r):  # what the child wrote before exiting is already in the pipe
         os.set_blocking(fd, False)
         try:
-            while len(res_buf) < 4096 and fd == res_r:
-                chunk = os.read(fd, 4096)
+            while len(res_buf) < MAX_REPORTS_BYTES and fd == res_r:
+                chunk = os.read(fd, 65536)
                 if not chunk:
                     break
                 res_buf += chunk
@@ -549,19 +626,65 @@ def _run_sample(req, cfg, workdir_parent, scratch):
     os.close(res_r)
     _kill_leftovers(cfg)
     clean = _wipe(scratch, workdir, cfg.get("protected", ()))
-    reply = _verdict(bytes(res_buf), status, timed_out, timeout, duration, bytes(out_keep), out_total)
+    reply = _verdict(bytes(res_buf), status, timed_out, timeout, duration, bytes(out_keep), out_total,
+                     req.get("checks") or [])
     if not clean:
         reply["restart"] = True  # something the sample left could not be removed: a fresh worker next
     return reply
 
 
-def _verdict(res, status, timed_out, timeout, duration, output, out_total):
+def _split_reports(said):
+    """The "R" frames at the head of what the child said, and the rest."""
+    reports = []
+    while said[:1] == b"R":
+        try:
+            n = int(said[1:9], 16)
+        except ValueError:
+            break
+        reports.append(said[9:9 + n])
+        said = said[9 + n:]
+    return reports, said
+
+
+def _checks_failed(reports, checks):
+    """Why the reported values do not match the expected ones (which the sample never saw), or None."""
+    try:
+        expected = [ast.literal_eval(c) for c in checks]
+    except (ValueError, SyntaxError) as exc:
+        return f"the sandbox could not read an expected value ({exc})"
+    seen = set()
+    for raw in reports:
+        try:
+            index, enc = ast.literal_eval(raw.decode())
+            index = int(index)
+            if not 0 <= index < len(expected):
+                return "a test result with no such test"
+            if enc is None:
+                return f"test {index + 1}: the result is not plain data (numbers, strings, lists, tuples, sets, dicts)"
+            value = _decode(enc)
+        except Exception:  # noqa: BLE001 - anything malformed fails the sample
+            return "a malformed test result"
+        if not value == expected[index]:
+            shown = repr(value)
+            return f"test {index + 1} failed: got {shown[:150]}{'...' if len(shown) > 150 else ''}, expected {checks[index][:150]}"
+        seen.add(index)
+    if len(seen) < len(expected):
+        return f"test {min(set(range(len(expected))) - seen) + 1} never reported its result"
+    return None
+
+
+def _verdict(res, status, timed_out, timeout, duration, output, out_total, checks=()):
     reply = {"duration_s": round(duration, 4), "output_bytes": out_total}
     key, said = (res[1:KEY_LEN + 1], res[KEY_LEN + 1:]) if res[:1] == b"K" else (None, res)
+    reports, said = _split_reports(said)
+    ran_to_end = key and len(key) == KEY_LEN and b"P" + key in said
+    mismatch = _checks_failed(reports, checks) if ran_to_end or reports else None
     if timed_out:
         reply.update(status="timeout", error=f"timed out after {timeout:g} s")
-    elif key and len(key) == KEY_LEN and b"P" + key in said:
+    elif ran_to_end and mismatch is None:
         reply.update(status="passed", error="")
+    elif mismatch and not said.startswith((b"E", b"F")):
+        reply.update(status="failed", error=mismatch)
     elif said.startswith(b"F"):
         reply.update(status="failed", error=said[1:].decode(errors="replace"))
     elif said.startswith(b"E"):
