@@ -3,7 +3,8 @@ import streamlit as st
 
 from core.base.store import store_root
 from core.views import access
-from core.views.dashboard import default_pair
+from core.views.dashboard import default_pair, default_pair_names
+from core.views.fmt import model_name
 
 
 def store():
@@ -49,11 +50,27 @@ def sidebar_sign_in(policy: access.Policy) -> None:
             st.caption("Hosted without a login provider or HRM_GATE_ACCESS_TOKEN: launching is disabled.")
 
 
+def run_label(run: str) -> str:
+    """A run as people read it: the model's name, then the run's."""
+    from core.base.store import RunDir
+    try:
+        spec = RunDir(store() / run).manifest().get("model")
+    except Exception:  # noqa: BLE001 - a run being written: its name alone
+        return run
+    return f"{model_name(spec)} · {run}"
+
+
 def pick_pair(runs: list[str], labels=("Candidate", "Baseline")) -> tuple[str, str]:
-    """Two run selectors, defaulting to the pair chosen on the Runs screen."""
-    a, b = default_pair(runs, st.session_state.get("selected_runs"))
+    """Candidate and baseline, chosen explicitly: the pair chosen on any screen this session, else the
+    default (latest HRM vs latest GPT-2; the first run's real pair)."""
+    chosen = st.session_state.get("pair") or default_pair_names(store())
+    a, b = default_pair(runs, chosen)
     c1, c2 = st.columns(2)
-    return c1.selectbox(labels[0], runs, index=a), c2.selectbox(labels[1], runs, index=b)
+    help_ = "the model's spec and the run directory are on the Runs screen"
+    cand = c1.selectbox(labels[0], runs, index=a, format_func=run_label, help=help_)
+    base = c2.selectbox(labels[1], runs, index=b, format_func=run_label, help=help_)
+    st.session_state["pair"] = (cand, base)
+    return cand, base
 
 
 def setting_input(field: dict):

@@ -13,7 +13,7 @@ from core.base.errors import ModelSpecError, RunStoreError
 from core.base.store import RunDir
 from tests.test_evaluate import cli, write_samples
 
-PAGES = ["runs", "accuracy", "significance", "efficiency", "training", "health", "tasks", "report"]
+PAGES = ["overview", "runs", "accuracy", "significance", "efficiency", "training", "health", "tasks", "report"]
 
 
 @pytest.fixture(scope="module")
@@ -153,22 +153,3 @@ def test_launch_status_and_cancel(store, mbpp_path):
     assert RunDir(run_dir).manifest()["status"] == "cancelled"
     shutil.rmtree(store / "launched")
     shutil.rmtree(store / "to-cancel")
-
-
-def test_first_run_quick_validation(tmp_path, monkeypatch):
-    """An empty store explains the app and one button runs real evaluations in the background."""
-    import time
-    monkeypatch.setenv("HRM_GATE_STORE", str(tmp_path))
-    at = AppTest.from_file("../app_pages/runs.py", default_timeout=60).run()
-    assert "The run store is empty" in at.info[0].value
-    next(b for b in at.button if b.label == "Run a quick validation").click().run()
-    assert not at.exception
-    names = {"quick-oracle", "quick-empty", "quick-hrm-tiny"}
-    assert {p.name for p in tmp_path.iterdir()} == names
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and any(jobs.job_status(tmp_path / n)["status"] == "running" for n in names):
-        time.sleep(0.5)
-    assert {n: jobs.job_status(tmp_path / n)["status"] for n in names} == dict.fromkeys(names, "done")
-    rows = {r["run"]: r for r in dashboard.runs_table(tmp_path)}
-    assert rows["quick-oracle"]["pass@1"] == 1.0 and rows["quick-empty"]["pass@1"] == 0.0
-    assert rows["quick-hrm-tiny"]["tasks"] == 5

@@ -101,13 +101,15 @@ def _add_runs(sub) -> None:
 
 
 def _cmd_runs(args) -> int:
-    from core.base.store import list_runs, store_root
-    runs = list_runs(args.store)
-    if not runs:
+    from core.base.store import store_root
+    from core.views.dashboard import runs_table
+    rows = runs_table(args.store)
+    if not rows:
         print(f"no runs in {args.store or store_root()}")
-    for r in runs:
-        m = r.manifest()
-        print(f"{r.run_id:30s} {m.get('kind', '?'):6s} {r.status():12s} {m.get('model', '?')}")
+    for r in rows:
+        print(f"{r['run']:30s} {r['kind'] or '?':6s} {r['status']:12s} {r['spec'] or '?'}")
+        if r["error"]:
+            print(f"{'':30s} {r['error']}")
     return 0
 
 

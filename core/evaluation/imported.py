@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.base.store import RunDir, read_jsonl
+from core.base.store import RunDir, read_json, read_jsonl
 from core.evaluation.config import EvalConfig
 from core.evaluation.evaluate import run_eval
 
@@ -21,6 +21,16 @@ def import_config(doc: dict, run_dir: str | Path, mbpp_path: str, **settings) ->
 
 def score_import(doc: dict, run_dir: str | Path, mbpp_path: str, **settings) -> dict:
     return run_eval(import_config(doc, run_dir, mbpp_path, **settings))
+
+
+def import_doc(run_dir: str | Path) -> dict | None:
+    """The import.json beside a run's samples file (written by core.tasks.imports.write_import), if any."""
+    info = RunDir(run_dir).manifest().get("model_info") or {}
+    if not info.get("samples_file"):
+        return None
+    samples = Path(info["samples_file"])
+    doc = samples.with_name(samples.name.removesuffix(".jsonl") + ".import.json")
+    return read_json(doc) if doc.is_file() else None
 
 
 def check_labels(doc: dict, run_dir: str | Path) -> dict:

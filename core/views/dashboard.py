@@ -8,23 +8,56 @@ import numpy as np
 from core.evaluation.collect import load_counts
 from core.evaluation.passk import per_task_pass_at_k
 from core.lab.monitor import count_alerts
+from core.views.jobs import job_status
 from core.decide.stats import bootstrap_means, show_p
-from core.base.store import REPO_ROOT, RunDir, list_runs, read_json, read_jsonl
+from core.base.store import REPO_ROOT, RunDir, list_runs, read_json, read_jsonl, store_root
+
+
+def job_error_line(run_dir: Path) -> str:
+    """Why a job ended badly, in one line: its last `error:` line in job.log, else the log's last line."""
+    log = Path(run_dir) / "job.log"
+    if not log.exists():
+        return ""
+    lines = [ln.strip() for ln in log.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("error:") or "Error" in ln.split(":")[0]]
+    return (errors or lines or [""])[-1][:300]
+
+
+def _job_only_dirs(store: Path | None) -> list[Path]:
+    """Run directories a job made but never claimed (it failed before: a model that would not load...)."""
+    root = Path(store) if store else store_root()
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if (p / "job.json").exists() and not (p / "manifest.json").exists())
 
 
 def runs_table(store: Path | None = None) -> list[dict]:
+    """Every run in the store, failed and cancelled jobs included (with their error line), by run name."""
+    from core.views.fmt import model_name
     rows = []
     for run in list_runs(store):
         m = run.manifest()
         s = read_json(run.file("run_summary.json")) if run.file("run_summary.json").exists() else {}
         ds = m.get("dataset") or {}
-        row = {"run": run.run_id, "kind": m.get("kind"), "status": run.status(), "model": m.get("model"),
-               "dataset": f"{ds.get('name')}/{ds.get('split')}" if ds else "", "tasks": s.get("n_tasks"),
-               "samples": s.get("n_samples"), "started": m.get("started_at")}
+        job = job_status(run.path)
+        status = job["status"] if job and job.get("status") in ("failed", "cancelled", "interrupted") else run.status()
+        row = {"run": run.run_id, "kind": m.get("kind"), "status": status, "model": model_name(m.get("model")),
+               "spec": m.get("model"), "dataset": f"{ds.get('name')}/{ds.get('split')}" if ds else "",
+               "tasks": s.get("n_tasks"), "samples": s.get("n_samples"), "started": m.get("started_at"),
+               "error": (m.get("error") or job_error_line(run.path)) if status in ("failed", "cancelled", "interrupted")
+               else ""}
         for k, v in (s.get("pass_at_k") or {}).items():
             row[f"pass@{k}"] = round(v, 4)
         rows.append(row)
-    return rows
+    for path in _job_only_dirs(store):
+        job = job_status(path) or {}
+        argv = job.get("argv") or []
+        spec = argv[argv.index("--model") + 1] if "--model" in argv[:-1] else None
+        rows.append({"run": path.name, "kind": job.get("kind") or (argv[0] if argv else None),
+                     "status": job.get("status", "unknown"), "model": model_name(spec), "spec": spec, "dataset": "",
+                     "tasks": None, "samples": None, "started": job.get("started_at"),
+                     "error": job_error_line(path) if job.get("status") != "running" else ""})
+    return sorted(rows, key=lambda r: r["run"])
 
 
 def eval_runs(store: Path | None = None) -> list[RunDir]:
@@ -129,13 +162,30 @@ def drilldown(a: RunDir, b: RunDir) -> list[dict]:
     return rows
 
 
-def default_pair(runs: list[str], selected: list[str] | None) -> tuple[int, int]:
-    """Indices of candidate and baseline among `runs`: the Runs screen's first two selected runs where they
-    are still there, else the first two runs."""
-    chosen = [r for r in (selected or []) if r in runs]
-    first = runs.index(chosen[0]) if chosen else 0
-    rest = [runs.index(r) for r in chosen[1:]] + [i for i in range(len(runs)) if i != first]
-    return first, rest[0]
+def default_pair_names(store: Path | None = None) -> tuple[str, str] | None:
+    """Candidate and baseline when nobody chose: the latest finished HRM eval against the latest finished
+    GPT-2 eval; else the first run's real pair (core.views.quickstart.FIRST_PAIR); else the two newest eval
+    runs, the newer as candidate. None with fewer than two eval runs."""
+    from core.views.fmt import is_gpt2
+    from core.views.quickstart import FIRST_PAIR
+    done = [(r.manifest(), r.run_id) for r in eval_runs(store) if r.status() == "done"]
+    done.sort(key=lambda mr: mr[0].get("started_at") or "", reverse=True)
+    hrm = [name for m, name in done if str(m.get("model", "")).startswith("hrm:")]
+    gpt2 = [name for m, name in done if is_gpt2(m.get("model"))]
+    if hrm and gpt2:
+        return hrm[0], gpt2[0]
+    names = [name for _, name in done]
+    if all(n in names for n in FIRST_PAIR):
+        return FIRST_PAIR
+    return (names[0], names[1]) if len(names) >= 2 else None
+
+
+def default_pair(runs: list[str], chosen: tuple[str, str] | None) -> tuple[int, int]:
+    """Indices of candidate and baseline among `runs`: the chosen pair where both are still there, else the
+    first two runs."""
+    if chosen and chosen[0] in runs and chosen[1] in runs and chosen[0] != chosen[1]:
+        return runs.index(chosen[0]), runs.index(chosen[1])
+    return 0, min(1, len(runs) - 1)
 
 
 def results_so_far(run: RunDir) -> int:
