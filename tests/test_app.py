@@ -61,7 +61,7 @@ def test_significance_page_matches_gate(store, monkeypatch):
     at.number_input[0].set_value(2000)
     at.button[0].click().run()
     assert not at.exception
-    assert at.subheader[0].value == "Verdict: FAILURE"
+    assert at.subheader[0].value == "Verdict: :red[FAILURE]"
     summary = at.dataframe[0].value
     from core.decide.gate import run_gate
     from core.decide.stats import show_p
@@ -69,7 +69,8 @@ def test_significance_page_matches_gate(store, monkeypatch):
     p1 = ref.stats["pass_at_1"]
     # one sample per task: the exact McNemar p decides pass@1 (12 discordant tasks: 2 / 2**12), unadjusted
     assert p1["p_value_decision"] == pytest.approx(2 / 2 ** 12) and p1["role"] == "confirmatory"
-    assert summary.loc[0, "delta"] == 1.0 and summary.loc[0, "p (decides)"] == show_p(p1["p_value_decision"])
+    assert summary.loc[0, "delta"] == "+100.0 pp" and summary.loc[0, "p (decides)"] == show_p(p1["p_value_decision"])
+    assert summary.loc[0, "oracle"] == "100.0%" and summary.loc[0, "Holm p"] == "– (one k: no adjustment)"
     assert "McNemar" in summary.loc[0, "p method"]
     assert at.get("download_button")
     assert store_files(store) == before  # deciding on a screen writes nothing
@@ -103,7 +104,10 @@ def test_report_page_builds_a_pdf_without_writing_to_the_store(store, monkeypatc
     at.selectbox[1].set_value("empty")
     at.button[0].click().run()
     assert not at.exception
-    assert at.session_state["pdf"][:4] == b"%PDF"
+    cand, base, verdict, reasons, pdf = at.session_state["pdf"]
+    assert pdf[:4] == b"%PDF" and (cand, base) == ("oracle", "empty")
+    assert f"Verdict: {verdict}" in at.markdown[0].value  # stated on the page, not only inside the PDF
+    assert len(at.get("image")) == 1  # page 1 previewed (pdftoppm)
     assert store_files(store) == before  # a screen writes to the store only through a job
 
 

@@ -119,6 +119,7 @@ def models_store(tmp_path_factory, mbpp_path):
     d = tmp_path_factory.mktemp("models")
     cli("eval", "--model", "oracle", "--data-path", mbpp_path, "--limit", "3", "--run-dir", d / "a-oracle",
         "--no-progress")
+    time.sleep(1.1)  # started_at has whole seconds: b-empty5 is the newer run
     cli("eval", "--samples", write_samples(d.parent / "e5.jsonl", [{"task_id": t, "completion": ""}
                                                                    for t in range(11, 16)]),
         "--data-path", mbpp_path, "--limit", "5", "--run-dir", d / "b-empty5", "--no-progress")

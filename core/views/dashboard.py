@@ -8,6 +8,7 @@ import numpy as np
 from core.evaluation.collect import load_counts
 from core.evaluation.passk import per_task_pass_at_k
 from core.lab.monitor import count_alerts
+from core.views.fmt import model_name
 from core.views.jobs import job_status
 from core.decide.stats import bootstrap_means, show_p
 from core.base.store import REPO_ROOT, RunDir, list_runs, read_json, read_jsonl, store_root
@@ -33,7 +34,6 @@ def _job_only_dirs(store: Path | None) -> list[Path]:
 
 def runs_table(store: Path | None = None) -> list[dict]:
     """Every run in the store, failed and cancelled jobs included (with their error line), by run name."""
-    from core.views.fmt import model_name
     rows = []
     for run in list_runs(store):
         m = run.manifest()
@@ -75,7 +75,8 @@ def pass_at_k_with_ci(run: RunDir, ks=(1, 10), resamples: int = 2000, seed: int 
         scores = np.asarray(per_task_pass_at_k(counts, k))
         means = bootstrap_means(scores, resamples, np.random.default_rng(seed))
         lo, hi = np.percentile(means, [2.5, 97.5])
-        out.append({"run": run.run_id, "model": run.manifest().get("model"), "k": f"pass@{k}",
+        spec = run.manifest().get("model")
+        out.append({"run": run.run_id, "model": model_name(spec), "spec": spec, "k": f"pass@{k}",
                     "value": float(scores.mean()), "ci_low": float(lo), "ci_high": float(hi), "n_tasks": len(scores)})
     return out
 
@@ -104,14 +105,28 @@ def bench_files(store: Path | None = None) -> list[Path]:
     return [f for f in files if f.exists()]
 
 
+def efficiency_target(key: str, role: str, kpis: str | None = None) -> float | None:
+    """The candidate's absolute target for a bench figure (kpis.toml), drawn on the chart; None where none."""
+    if role != "candidate":
+        return None
+    from core.decide.kpi import load_kpis
+    eff = load_kpis(kpis)["efficiency"]
+    return {"latency_ms": eff["latency_ms_max"], "throughput_tok_s": eff["throughput_tok_s_min"],
+            "peak_train_rss_mb": eff["peak_train_ram_gb_max"] * 1024,
+            "params_nonembedding": eff["params_nonembedding_max"] / 1e6}.get(key)
+
+
 def efficiency_rows(bench: dict) -> list[dict]:
     rows = []
     for model, f in bench.get("models", {}).items():
         role = "candidate" if model == bench.get("candidate") else ("baseline" if model == bench.get("baseline") else "")
         for key, label in (("latency_ms", "latency (ms)"), ("throughput_tok_s", "throughput (tok/s)"),
-                           ("peak_train_rss_mb", "peak train RSS (MB)"), ("params_total", "params (total)")):
+                           ("peak_train_rss_mb", "peak train RSS (MB)"),
+                           ("params_nonembedding", "params, non-embedding (M)")):
             if f.get(key) is not None:
-                rows.append({"model": model, "role": role, "metric": label, "value": f[key]})
+                value = f[key] / 1e6 if key == "params_nonembedding" else f[key]
+                rows.append({"model": model_name(model), "spec": model, "role": role, "metric": label,
+                             "value": round(value, 1), "target": efficiency_target(key, role)})
     return rows
 
 
@@ -202,17 +217,23 @@ STAT_KEYS = ("delta", "ci95", "p_value", "p_value_holm", "p_value_decision", "p_
 
 
 def stats_rows(stats: dict) -> list[dict]:
-    """One row per pass@k of a stats.json: both models' values, delta, CI, p (and Holm's where several k)."""
+    """One row per pass@k of a stats.json: both models' values, delta, CI, p (and Holm's where several k), in
+    the one format of each (%, pp, core.decide.stats.show_p)."""
+    from core.views.fmt import pct, pp
     rows = []
     for key, s in stats.items():
         if key.startswith("pass_at_") and isinstance(s, dict):
             labels = [x for x in s if x not in STAT_KEYS]
-            rows.append({"metric": key.replace("_at_", "@"), labels[0]: s[labels[0]], labels[1]: s[labels[1]],
-                         "delta": s["delta"], "95% CI": f"[{s['ci95'][0]:+.3f}, {s['ci95'][1]:+.3f}]",
+            holm = s.get("p_value_holm")
+            rows.append({"metric": key.replace("_at_", "@"), labels[0]: pct(s[labels[0]]), labels[1]: pct(s[labels[1]]),
+                         "delta": pp(s["delta"]), "95% CI": f"[{pp(s['ci95'][0])}, {pp(s['ci95'][1])}]",
                          "role": s.get("role", ""),
                          "p (decides)": show_p(s.get("p_value_decision", s["p_value"]), stats.get("resamples"),
                                                s.get("p_decision_method", "")),
-                         "p method": s.get("p_decision_method", ""), "superior": s["superior"]})
+                         "p method": s.get("p_decision_method", ""),
+                         "Holm p": show_p(holm, stats.get("resamples"), "permutation") if holm is not None
+                         else "– (one k: no adjustment)",
+                         "superior": "yes" if s["superior"] else "no"})
     return rows
 
 
@@ -221,3 +242,11 @@ def kpi_rows(stats: dict) -> list[dict]:
     return [{"KPI": k["label"], "target": k["target"], "measured": k["shown"],
              "held": "not measured" if k["held"] is None else ("✓" if k["held"] else "✗")}
             for k in (stats.get("gate") or {}).get("kpis", [])]
+
+
+def pdf_first_page_png(pdf: bytes, dpi: int = 60) -> bytes:
+    """Page 1 of a PDF as PNG (poppler's pdftoppm, as `make test` installs it), for a preview."""
+    import subprocess
+    proc = subprocess.run(["pdftoppm", "-png", "-r", str(dpi), "-f", "1", "-l", "1", "-"], input=pdf,
+                          capture_output=True, timeout=60, check=True)
+    return proc.stdout
