@@ -1,10 +1,11 @@
 """Overview: does the candidate beat the baseline? The verdict first (decided in memory, nothing written),
 its reasons, the KPI traffic lights, pass@k with CIs, efficiency against targets, and where it came from."""
+import pandas as pd
 import streamlit as st
 
 from core.base.errors import GateError
 from core.views.dashboard import eval_runs
-from core.views.overview import committed_overview, pair_overview, task_overlap
+from core.views.overview import LIGHT_COLOURS, committed_overview, pair_overview, task_overlap
 from core.views.quickstart import ORACLE
 from core.base.store import RunDir, read_json
 from app_pages._common import pick_pair, store
@@ -43,9 +44,10 @@ h = view["headline"]
 st.markdown(
     f"<div data-testid='verdict' style='background:{view['colour']};color:white;padding:0.8rem 1.2rem;"
     f"border-radius:0.5rem;font-size:2.2rem;font-weight:700'>{view['verdict']}</div>", unsafe_allow_html=True)
+st.markdown(f"**{view['candidate_name']}** (candidate) against **{view['baseline_name']}** (baseline)")
 c = st.columns(4)
-c[0].metric(f"Candidate pass@1: {view['candidate_name']}", h["candidate"], help=f"run {view['candidate']}")
-c[1].metric(f"Baseline pass@1: {view['baseline_name']}", h["baseline"], help=f"run {view['baseline']}")
+c[0].metric("Candidate pass@1", h["candidate"], help=f"{view['candidate_name']}, run {view['candidate']}")
+c[1].metric("Baseline pass@1", h["baseline"], help=f"{view['baseline_name']}, run {view['baseline']}")
 c[2].metric("Difference (95% CI)", h["delta"], help=f"95% paired bootstrap CI {h['ci']}", delta_color="off")
 c[3].metric("p (decides pass@1)", h["p"], help=h["p_method"])
 st.caption(f"Difference {h['delta']}, 95% CI {h['ci']}, p = {h['p']} ({h['p_method']}), {h['n_tasks']:,} paired tasks.")
@@ -53,7 +55,19 @@ st.subheader("Why")
 for reason in view["reasons"]:
     st.markdown(f"- {reason}")
 st.subheader("KPIs")
-st.dataframe(view["kpis"], hide_index=True, width="stretch", height=38 * (len(view["kpis"]) + 1),
+
+
+def lights(rows: list[dict]):
+    """The KPI rows with their status cell coloured: a traffic light."""
+    return pd.DataFrame(rows).style.map(lambda v: f"background-color: {LIGHT_COLOURS[v]}" if v in LIGHT_COLOURS
+                                        else "", subset=["status"])
+
+
+def height(rows: list) -> int:
+    return 35 * (len(rows) + 1) + 3  # every row, no scroll box
+
+
+st.dataframe(lights(view["kpis"]), hide_index=True, width="stretch", height=height(view["kpis"]),
              column_config={"why": st.column_config.TextColumn("why not measured", width="large")})
 if view["accuracy"]:
     st.subheader("Pass@k with 95% CIs")
@@ -63,7 +77,7 @@ st.subheader("Efficiency against targets")
 eff = [k for k in view["kpis"] if k["KPI"].startswith(("Latency", "Peak training RAM", "Throughput", "Parameters"))]
 if view["bench"]:
     st.caption(f"From {view['bench']}, which holds figures of both models.")
-st.dataframe(eff, hide_index=True, width="stretch", height=38 * (len(eff) + 1))
+st.dataframe(lights(eff), hide_index=True, width="stretch", height=height(eff))
 if view["foreign_bench"]:
     st.warning(f"Not used: {', '.join(view['foreign_bench'])} holds figures of other models, not of this pair "
                "(the Efficiency screen shows it, marked as such).")

@@ -58,9 +58,11 @@ def first_run() -> None:
 
 def pair_picker(names: list[str]) -> None:
     """Candidate then baseline, kept in the session for every screen (a keyed widget: no change is lost)."""
-    if "pair_pick" not in st.session_state:
-        pair = st.session_state.get("pair") or default_pair_names(store()) or ()
+    if not st.session_state.get("pair_pick") and not st.session_state.get("pair"):  # nothing chosen yet
+        pair = default_pair_names(store()) or ()
         st.session_state["pair_pick"] = [n for n in pair if n in names]
+    elif "pair_pick" not in st.session_state:  # back on this screen: the pair chosen elsewhere
+        st.session_state["pair_pick"] = [n for n in st.session_state["pair"] if n in names]
     st.session_state["pair_pick"] = [n for n in st.session_state["pair_pick"] if n in names]
     chosen = st.multiselect("Candidate, then baseline (the other screens compare these two)", names,
                             key="pair_pick", max_selections=2)

@@ -17,7 +17,8 @@ from core.views import fmt
 from core.views.dashboard import bench_files, pass_at_k_with_ci
 
 COLOURS = {"SUCCESS": "#1b7f3b", "PARTIAL": "#b26a00", "FAILURE": "#b3261e"}
-LIGHTS = {True: "🟢 held", False: "🔴 not held", None: "⚪ not measured"}
+LIGHTS = {True: "held ✓", False: "not held ✗", None: "not measured"}
+LIGHT_COLOURS = {"held ✓": "#c8e6c9", "not held ✗": "#ffcdd2", "not measured": "#eeeeee"}
 EFFICIENCY_KEYS = ("latency_ms", "latency_ratio", "peak_train_ram_gb", "peak_train_ram_ratio", "throughput",
                    "throughput_ratio", "params")
 
