@@ -19,7 +19,7 @@ from tests.test_evaluate import cli, write_samples
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = REPO / "results" / "screenshots"
 # url path, and how many charts the page shows for this store
-PAGES = {"runs": ("", 0), "accuracy": ("accuracy", 1), "significance": ("significance", 0),
+PAGES = {"overview": ("", 0), "runs": ("runs", 0), "accuracy": ("accuracy", 1), "significance": ("significance", 0),
          "efficiency": ("efficiency", 1), "training": ("training", 0), "health": ("health", 0),
          "tasks": ("tasks", 0), "report": ("report", 0)}
 pytestmark = [pytest.mark.slow,  # make test-fast skips these
@@ -94,7 +94,7 @@ def test_every_page_launch_significance_and_pdf(server, browser, tmp_path, mbpp_
         page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
     # launch a small run from the form and see it finish
-    page.goto(url)
+    page.goto(f"{url}/runs")
     wait_idle(page)
     page.get_by_text("Launch a run").click()
     page.get_by_label("Run name").fill("from-browser")
