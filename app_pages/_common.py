@@ -84,3 +84,13 @@ def setting_input(field: dict):
         value = st.number_input(field["label"], min_value=0, value=0, help=field["help"] + " (0: all)")
         return int(value) or None
     return int(st.number_input(field["label"], min_value=int(low or 0), value=int(default), help=field["help"]))
+
+
+@st.fragment(run_every=3)
+def follow_store() -> None:
+    """Reruns the screen when a run appears, ends or fails: screens follow running jobs without a reload."""
+    from core.views.dashboard import runs_table
+    state = tuple((r["run"], r["status"]) for r in runs_table(store()))
+    if st.session_state.setdefault("store_state", state) != state:
+        st.session_state["store_state"] = state
+        st.rerun()

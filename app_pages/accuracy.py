@@ -4,9 +4,10 @@ import streamlit as st
 from core.decide.kpi import load_kpis
 from core.views import charts
 from core.views.dashboard import eval_runs, pass_at_k_with_ci, pass_vs_step
-from app_pages._common import store
+from app_pages._common import follow_store, store
 
 st.title("Accuracy")
+follow_store()
 st.caption("pass@k: per task 1 - C(n-c, k)/C(n, k), mean over tasks; reported only where every task has n >= k. "
            "A sample passes only when every assert ran to the end in its own sandboxed process. "
            "CI: 95% percentile bootstrap over tasks.")

@@ -8,9 +8,10 @@ from core.views.dashboard import eval_runs
 from core.views.overview import LIGHT_COLOURS, committed_overview, pair_overview, task_overlap
 from core.views.quickstart import ORACLE
 from core.base.store import RunDir, read_json
-from app_pages._common import pick_pair, store
+from app_pages._common import follow_store, pick_pair, store
 
 st.title("Overview")
+follow_store()
 runs = [r.run_id for r in eval_runs(store())]
 committed = committed_overview()
 choices = (["The chosen pair of runs"] if len(runs) >= 2 else []) + (["The committed gate (results/)"] if committed else [])

@@ -4,9 +4,10 @@ import streamlit as st
 from core.views import charts
 from core.views.dashboard import training_rows
 from core.base.store import list_runs
-from app_pages._common import store
+from app_pages._common import follow_store, store
 
 st.title("Training")
+follow_store()
 runs = [r for r in list_runs(store()) if r.file("metrics.jsonl").exists()]
 if not runs:
     st.info("No training run yet: launch one on the Runs screen or `python -m core train ...`.")

@@ -173,6 +173,9 @@ def test_first_run_from_an_empty_store_to_the_verdict(empty_server, browser):
     from core.views.fmt import pct, pp
     from core.views.quickstart import FIRST_PAIR, ORACLE, PUBLISHED
     url, store = empty_server
+    overview = browser.new_page(viewport={"width": 1400, "height": 1000})  # a second tab, left open
+    overview.goto(url)
+    wait_idle(overview)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"{url}/runs")
     wait_idle(page)
@@ -188,6 +191,9 @@ def test_first_run_from_an_empty_store_to_the_verdict(empty_server, browser):
     assert all((store / n / "run_summary.json").exists() for n in [ORACLE, *PUBLISHED]), "not done within a minute"
     assert page.get_by_text("The run store is empty").count() == 0
 
+    # the Overview tab, never reloaded, now shows the real pair
+    overview.get_by_text("ChatGPT + MapCoder", exact=True).first.wait_for(timeout=30_000)
+    overview.close()
     stats = run_gate(str(store / FIRST_PAIR[0]), str(store / FIRST_PAIR[1]), ks=(1, 10), resamples=2000).stats
     p1 = stats["pass_at_1"]
     page.goto(url)  # the Overview is the home page
