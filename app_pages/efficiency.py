@@ -31,4 +31,7 @@ st.caption(f"Measured side by side in one run on {m['cpu']} ({m['cores']} cores,
            f"torch threads {bench['torch_threads']}. " + " ".join(f"{k}: {v}." for k, v in PROTOCOL.items()))
 rows = efficiency_rows(bench)
 st.altair_chart(charts.efficiency_bars(rows), width="stretch")
-st.dataframe(rows, hide_index=True, width="stretch")
+st.dataframe(rows, hide_index=True, width="stretch",
+             column_config={"value": st.column_config.NumberColumn("value", format="localized"),
+                            "target": st.column_config.NumberColumn("candidate's target", format="localized"),
+                            "spec": st.column_config.TextColumn("spec", help="the model spec the bench measured")})

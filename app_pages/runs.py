@@ -96,7 +96,8 @@ def live_store():
     for name, job in running:
         run = RunDir(store() / name)
         cols = st.columns([3, 2, 1])
-        cols[0].write(f"**{name}** `{' '.join(job['argv'][:3])}`")
+        row = next(r for r in rows if r["run"] == name)
+        cols[0].write(f"**{name}**: {job.get('kind') or row['kind']} of {row['model']}")
         cols[1].write(f"{results_so_far(run):,} results so far")
         if can_launch and cols[2].button("Cancel", key=f"cancel-{name}"):
             require_launch(policy, signed_in(policy))
