@@ -169,3 +169,13 @@ def test_three_published_files_share_one_test_set(tmp_path, mbpp_path):
     a = (tmp_path / "imp" / "a.tests.jsonl").read_text().splitlines()
     b = (tmp_path / "imp" / "b.tests.jsonl").read_text().splitlines()
     assert a[0] == b[0]  # the same task's test, byte for byte, whatever the method's file
+
+
+def test_a_model_is_not_evaluated_on_the_typed_tests(tmp_path, mbpp_path):
+    f = jsonl(tmp_path / "m.jsonl", MAPCODER)
+    cli("import", f, "--format", "mapcoder", "--data-path", mbpp_path, "--split", "all", "--out", tmp_path / "imp")
+    out = cli("eval", "--model", "oracle", "--dataset", "mbpp-typed", "--data-path", tmp_path / "imp" / "m.tests.jsonl",
+              "--split", "all", "--run-dir", tmp_path / "run", check=False)
+    assert out.returncode != 0 and out.stderr.strip().splitlines()[-1].startswith(
+        "error: --dataset mbpp-typed scores imported generations")
+    assert not (tmp_path / "run").exists()

@@ -187,3 +187,16 @@ def test_a_bench_of_other_models_is_flagged(models_store, monkeypatch, tmp_path)
         for f in (models_store / "other-bench").iterdir():
             f.unlink()
         (models_store / "other-bench").rmdir()
+
+
+def test_the_committed_gate_appears_in_the_app(tmp_path, monkeypatch):
+    """Issue 17: the gate the README's badge shows (results/stats.json) never appeared in the app."""
+    from core.base.settings import RESULTS_DIR
+    committed = json.loads((RESULTS_DIR / "stats.json").read_text())
+    at = app("overview", tmp_path, monkeypatch).run()  # an empty store: the committed gate is all there is
+    assert not at.exception, at.exception
+    assert at.radio[0].value == "The committed gate (results/)"
+    assert f">{committed['verdict']}</div>" in at.markdown[0].value
+    assert {m.label: m.value for m in at.metric}["Candidate pass@1"] == pct(
+        committed["pass_at_1"][committed["candidate"]])
+    assert any("results/stats.json as committed" in str(v) for v in at.dataframe[-1].value["value"])
