@@ -1,5 +1,6 @@
 """`python -m core import`: each format read from a few lines in its real layout, task ids mapped to
 MBPP's, unknown and repeated tasks reported one line each, and the imports scored in the real sandbox."""
+import gzip
 import json
 
 import pytest
@@ -102,6 +103,9 @@ def test_multipl_e_completions_continue_the_prompt(tmp_path, all_ids):
     imp = import_file(f, "multipl-e", all_ids)
     assert [r["completion"] for r in imp.samples] == [MULTIPL_E["prompt"] + c for c in MULTIPL_E["completions"]]
     assert [r["sample_id"] for r in imp.samples] == [0, 1] and imp.labels == {}
+    gz = tmp_path / "mbpp_8_square_nums.json.gz"
+    gz.write_bytes(gzip.compress(f.read_bytes()))
+    assert import_file(gz, "multipl-e", all_ids).samples == imp.samples
 
 
 def test_bigcode_lists_follow_mbpp_test_split_order(tmp_path, test_ids):

@@ -3,7 +3,7 @@
 Formats (`FORMATS`):
 - `mapcoder`, `reflexion`, `multipl-e`: MultiPL-E's typed MBPP layout (`name` mbpp_<id>_<function>,
   `prompt`, `test`, `entry_point`); the program is `source_codes[0]` (MapCoder, its Analogical baseline),
-  `solution` (Reflexion) or `prompt` + each of `completions` (MultiPL-E's own output). Such a row is
+  `solution` (Reflexion) or `prompt` + each of `completions` (MultiPL-E's own output, .json or .json.gz). Such a row is
   scored the way it was generated: against its own `test`, so the import also writes those tests as a
   `mbpp-typed` dataset (tests.jsonl), identical for every file of the same tasks.
 - `bigcode`: bigcode-evaluation-harness generations.json, a list per task of generations (prompt
@@ -16,6 +16,7 @@ out and reported, one line each. Authors' own `is_solved` labels are kept to be 
 """
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from dataclasses import dataclass, field
@@ -77,8 +78,14 @@ def import_file(path: str | Path, fmt: str, task_ids: Iterable[int]) -> Imported
     return out
 
 
+def _text_of(path: Path) -> str:
+    """The file's text; gzip-compressed files (MultiPL-E writes .json.gz) are read through."""
+    data = path.read_bytes()
+    return (gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data).decode("utf-8")
+
+
 def _rows(path: Path) -> list[tuple[int, dict]]:
-    text = path.read_text(encoding="utf-8")
+    text = _text_of(path)
     if text.lstrip().startswith("["):  # a JSON array of objects (MultiPL-E and EvalPlus write JSONL too)
         try:
             rows = json.loads(text)
@@ -210,7 +217,7 @@ def _ours(rows, path, out, allowed):
 
 def _bigcode(path: Path, out: Imported, allowed: set[int]) -> None:
     try:
-        tasks = json.loads(path.read_text(encoding="utf-8"))
+        tasks = json.loads(_text_of(path))
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); generations.json is one JSON array") from None
     if not isinstance(tasks, list) or not all(isinstance(t, list) for t in tasks):
