@@ -2,7 +2,6 @@
 and the trust defects of issue 17, each reproduced first (a vanished failed job, the multiselect that
 dropped every second change, the alphabetical default pair, task sets that differ, a foreign bench)."""
 import json
-import os
 import time
 
 import pytest

@@ -178,12 +178,13 @@ def headline(stats: dict) -> dict:
 
 def committed_overview(results_dir: Path | None = None) -> dict | None:
     """The committed gate (results/stats.json, the one the README's badge shows), as decided then."""
-    path = Path(results_dir or RESULTS_DIR) / "stats.json"
+    results_dir = Path(results_dir or RESULTS_DIR)
+    path = results_dir / "stats.json"
     if not path.exists():
         return None
     stats = read_json(path)
     bench = (stats.get("inputs") or {}).get("bench")
-    bench_path = REPO_ROOT / "results" / "bench.json" if bench else None
+    bench_path = results_dir / "bench.json" if bench else None  # release.py copies the gate's bench there
     return {"stats": stats, "verdict": stats["verdict"], "colour": COLOURS[stats["verdict"]],
             "candidate": stats.get("candidate"), "baseline": stats.get("baseline"), "reasons": plain_reasons(stats),
             "candidate_name": fmt.model_name((stats.get("inputs") or {}).get("candidate", {}).get("model")),
