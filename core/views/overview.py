@@ -12,6 +12,7 @@ from core.base.store import RunDir, read_json, store_root
 from core.decide import kpi
 from core.decide.gate import run_gate
 from core.evaluation.collect import load_counts
+from core.tasks.data import sha256_of
 from core.evaluation.imported import check_labels, import_doc
 from core.views import fmt
 from core.views.dashboard import bench_files, pass_at_k_with_ci
@@ -184,11 +185,15 @@ def committed_overview(results_dir: Path | None = None) -> dict | None:
         return None
     stats = read_json(path)
     bench = (stats.get("inputs") or {}).get("bench")
-    bench_path = results_dir / "bench.json" if bench else None  # release.py copies the gate's bench there
+    bench_path = None  # the bench the gate read, found by its sha256 where it was, or in results/
+    for candidate in ([Path(bench["path"]), results_dir / "bench.json"] if bench else []):
+        if candidate.is_file() and sha256_of(candidate) == bench.get("sha256"):
+            bench_path = candidate
+            break
     return {"stats": stats, "verdict": stats["verdict"], "colour": COLOURS[stats["verdict"]],
             "candidate": stats.get("candidate"), "baseline": stats.get("baseline"), "reasons": plain_reasons(stats),
             "candidate_name": fmt.model_name((stats.get("inputs") or {}).get("candidate", {}).get("model")),
             "baseline_name": fmt.model_name((stats.get("inputs") or {}).get("baseline", {}).get("model")),
-            "kpis": kpi_lights(stats, bench_path if bench_path and bench_path.exists() else None), "accuracy": [],
+            "kpis": kpi_lights(stats, bench_path), "accuracy": [],
             "headline": headline(stats), "bench": short_path(bench["path"]) if bench else None, "foreign_bench": [],
             "labels": [], "sources": sources(stats, f"{short_path(path)} as committed", in_memory=False)}
