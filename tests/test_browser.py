@@ -138,7 +138,10 @@ def test_every_page_launch_significance_and_pdf(server, browser, tmp_path, mbpp_
     assert list(SHOTS.glob("report-page*.png"))
 
 
-DOC_SHOTS = REPO / "docs" / "screenshots"  # committed, referenced from the README
+# The README's screenshots (docs/screenshots/, committed) are rewritten only when asked:
+# HRM_GATE_UPDATE_SCREENSHOTS=1 .venv/bin/python -m pytest tests/test_browser.py -k first_run
+DOC_SHOTS = (REPO / "docs" / "screenshots" if os.environ.get("HRM_GATE_UPDATE_SCREENSHOTS")
+             else SHOTS / "first-run")
 FIRST_RUN_PAGES = {"overview": "", "runs": "runs", "accuracy": "accuracy", "significance": "significance",
                    "efficiency": "efficiency", "training": "training", "health": "health", "tasks": "tasks",
                    "report": "report"}
@@ -192,7 +195,7 @@ def test_first_run_from_an_empty_store_to_the_verdict(empty_server, browser):
     assert page.get_by_text("The run store is empty").count() == 0
 
     # the Overview tab, never reloaded, now shows the real pair
-    overview.get_by_text("ChatGPT + MapCoder", exact=True).first.wait_for(timeout=30_000)
+    overview.get_by_text("ChatGPT + MapCoder", exact=True).first.wait_for(timeout=60_000)
     overview.close()
     stats = run_gate(str(store / FIRST_PAIR[0]), str(store / FIRST_PAIR[1]), ks=(1, 10), resamples=2000).stats
     p1 = stats["pass_at_1"]

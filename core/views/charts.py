@@ -49,7 +49,8 @@ def efficiency_bars(rows: list[dict]) -> alt.Chart:
               "params, non-embedding (M)": "lower is better", "throughput (tok/s)": "higher is better"}
     df["panel"] = df["metric"].map(lambda m: f"{m}, {better.get(m, '')}".rstrip(", "))
     bars = alt.Chart().mark_bar().encode(
-        x=alt.X("value:Q", title=None), y=alt.Y("model:N", title=None), color=alt.Color("role:N", title=None),
+        x=alt.X("value:Q", title=None), y=alt.Y("model:N", title=None, axis=alt.Axis(labelLimit=300)),
+        color=alt.Color("role:N", title=None),
         tooltip=["model", "spec", "metric", alt.Tooltip("value:Q", format=",.1f"), alt.Tooltip("target:Q", format=",.1f")])
     rules = alt.Chart().mark_rule(color="#b3261e", strokeDash=[6, 3], size=2).encode(x="target:Q").transform_filter(
         "isValid(datum.target)")
