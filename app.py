@@ -11,7 +11,8 @@ if policy.hosted and policy.browse_needs_login and not signed_in(policy):
     st.info("Sign in (sidebar) to browse this hosted app.")
     st.stop()
 pages = [
-    st.Page("app_pages/runs.py", title="Runs", default=True),
+    st.Page("app_pages/overview.py", title="Overview", default=True),
+    st.Page("app_pages/runs.py", title="Runs"),
     st.Page("app_pages/accuracy.py", title="Accuracy"),
     st.Page("app_pages/significance.py", title="Significance"),
     st.Page("app_pages/efficiency.py", title="Efficiency"),

@@ -6,7 +6,8 @@ import streamlit as st
 from core.base.store import store_root
 from core.views import access
 from core.views.config import AppConfig
-from core.views.dashboard import default_pair
+from core.views.dashboard import default_pair, default_pair_names
+from core.views.fmt import model_name
 
 
 def store():
@@ -96,11 +97,27 @@ def sidebar_sign_in(policy: access.Policy) -> None:
             st.caption("Hosted without a login provider or HRM_GATE_ACCESS_TOKEN: launching is disabled.")
 
 
+def run_label(run: str) -> str:
+    """A run as people read it: the model's name, then the run's."""
+    from core.base.store import RunDir
+    try:
+        spec = RunDir(store() / run).manifest().get("model")
+    except Exception:  # noqa: BLE001 - a run being written: its name alone
+        return run
+    return f"{model_name(spec)} · {run}"
+
+
 def pick_pair(runs: list[str], labels=("Candidate", "Baseline")) -> tuple[str, str]:
-    """Two run selectors, defaulting to the pair chosen on the Runs screen."""
-    a, b = default_pair(runs, st.session_state.get("selected_runs"))
+    """Candidate and baseline, chosen explicitly: the pair chosen on any screen this session, else the
+    default (latest HRM vs latest GPT-2; the first run's real pair)."""
+    chosen = st.session_state.get("pair") or default_pair_names(store())
+    a, b = default_pair(runs, chosen)
     c1, c2 = st.columns(2)
-    return c1.selectbox(labels[0], runs, index=a), c2.selectbox(labels[1], runs, index=b)
+    help_ = "the model's spec and the run directory are on the Runs screen"
+    cand = c1.selectbox(labels[0], runs, index=a, format_func=run_label, help=help_)
+    base = c2.selectbox(labels[1], runs, index=b, format_func=run_label, help=help_)
+    st.session_state["pair"] = (cand, base)
+    return cand, base
 
 
 def setting_input(field: dict):
@@ -114,3 +131,13 @@ def setting_input(field: dict):
         value = st.number_input(field["label"], min_value=0, value=0, help=field["help"] + " (0: all)")
         return int(value) or None
     return int(st.number_input(field["label"], min_value=int(low or 0), value=int(default), help=field["help"]))
+
+
+@st.fragment(run_every=3)
+def follow_store() -> None:
+    """Reruns the screen when a run appears, ends or fails: screens follow running jobs without a reload."""
+    from core.views.dashboard import runs_table
+    state = tuple((r["run"], r["status"]) for r in runs_table(store()))
+    if st.session_state.setdefault("store_state", state) != state:
+        st.session_state["store_state"] = state
+        st.rerun()

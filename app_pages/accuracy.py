@@ -2,12 +2,14 @@
 import streamlit as st
 
 from core.base.errors import GateError
+from core.decide.kpi import load_kpis
 from core.views import charts
 from core.views.dashboard import eval_runs, pass_at_k_with_ci, pass_vs_step
 from core.views.isolation import reduced_runs
-from app_pages._common import store
+from app_pages._common import follow_store, store
 
 st.title("Accuracy")
+follow_store()
 st.caption("pass@k: per task 1 - C(n-c, k)/C(n, k), mean over tasks; reported only where every task has n >= k. "
            "A sample passes only when every assert ran to the end in its own sandboxed process, and says so "
            "through a channel its code cannot reach. CI: 95% percentile bootstrap over tasks.")
@@ -23,8 +25,13 @@ else:
             rows += pass_at_k_with_ci(run)
         except GateError as exc:  # one broken run is named, the others still shown
             st.warning(f"{run.run_id}: unreadable ({exc})")
-    st.altair_chart(charts.pass_at_k_bars(rows), width="stretch")
-    st.dataframe(rows, hide_index=True, width="stretch")
+    acc = load_kpis()["accuracy"]
+    st.altair_chart(charts.pass_at_k_bars(rows, {"pass@1": acc["pass_at_1_min"], "pass@10": acc["pass_at_10_min"]}),
+                    width="stretch")
+    pct = st.column_config.NumberColumn(format="percent")
+    st.dataframe(rows, hide_index=True, width="stretch",
+                 column_config={"value": pct, "ci_low": pct, "ci_high": pct,
+                                "spec": st.column_config.TextColumn("spec", help="the model spec of the run")})
 steps = pass_vs_step(store())
 if steps:
     st.altair_chart(charts.pass_vs_step(steps), width="stretch")

@@ -1,23 +1,32 @@
-"""Runs: the store, running jobs with live progress, launch and cancel, and the first-run screen."""
+"""Runs: the store (failed and cancelled jobs with their error), live while jobs run, the pair the other
+screens compare, launch and cancel, and the first-run screen."""
 import streamlit as st
 
 from core.views import jobs
 from core.views.access import AccessDenied, require_launch
 from core.base.errors import GateError
-from core.base.settings import MBPP_PATH
+from core.base.settings import MBPP_PATH, PUBLISHED_DIR
 from core.base.store import RunDir, list_runs
-from core.views.dashboard import results_so_far, runs_table
+from core.views.dashboard import default_pair_names, results_so_far, runs_table
 from core.views.isolation import reduced_runs
 from core.views.quickstart import quick_validation
 from app_pages._common import access_policy, app_config, current_user, setting_input, store
 
 SEED_MODELS = {"HRM-27M": "hrm:27m", "GPT-2-117M": "hf:gpt2", "CodeT5-small": "hf:Salesforce/codet5-small"}
+COLUMNS = {"run": st.column_config.TextColumn("run"),
+           "model": st.column_config.TextColumn("model", help="the model's name; its spec is in the next column"),
+           "spec": st.column_config.TextColumn("spec", help="the model spec the run was made with"),
+           "pass@1": st.column_config.NumberColumn("pass@1", format="percent"),
+           "pass@10": st.column_config.NumberColumn("pass@10", format="percent"),
+           "tasks": st.column_config.NumberColumn("tasks", format="localized"),
+           "samples": st.column_config.NumberColumn("samples", format="localized"),
+           "error": st.column_config.TextColumn("error", help="why a failed or cancelled job ended (job.log)",
+                                                width="large")}
 
 st.title("Runs")
 policy = access_policy()
 user = current_user(policy)
 can_launch = user is not None
-rows = runs_table(store())
 
 
 def launch(req: jobs.JobRequest) -> None:
@@ -29,48 +38,81 @@ def launch(req: jobs.JobRequest) -> None:
         st.error(str(exc))
 
 
-if not rows:
+def first_run() -> None:
     st.markdown("**HRM-CodeGen Gate** decides with evidence whether our 27M-parameter HRM beats GPT-2 at MBPP "
                 "code generation and is cheaper to run: it evaluates models in a sandbox, benchmarks their cost, "
                 "tests the difference for significance and applies the release-gate KPIs.")
-    st.info("The run store is empty. A quick validation runs real MBPP tasks: the reference solutions (oracle), "
-            "empty completions, and our untrained tiny HRM, so you see every panel with real numbers in about a minute.")
-    if can_launch and st.button("Run a quick validation", type="primary"):
-        for req in quick_validation(MBPP_PATH):
+    st.info("The run store is empty. The first run scores real published generations in our sandbox: ChatGPT on "
+            "397 MBPP tasks under three methods (MapCoder, Reflexion, Analogical prompting; Islam et al., ACL "
+            "2024), each against its own tests, with the authors' own pass/fail labels checked against ours; and "
+            "the oracle check (MBPP's 500 reference solutions must all pass). About ten seconds; then the Overview "
+            "shows MapCoder against Analogical prompting.")
+    if can_launch and st.button("Score the published generations", type="primary"):
+        try:
+            requests = quick_validation(MBPP_PATH, PUBLISHED_DIR, store())
+        except GateError as exc:
+            st.error(str(exc))
+            return
+        for req in requests:
             launch(req)
         st.rerun()
-else:
-    selected = st.multiselect("Runs to compare on the other screens", [r["run"] for r in rows],
-                              default=st.session_state.get("selected_runs", [r["run"] for r in rows][:2]))
-    st.session_state["selected_runs"] = selected
-    st.dataframe(rows, width="stretch", hide_index=True)
-    for run_id, why in reduced_runs(list_runs(store(), readable_only=True)).items():
-        st.warning(f"{run_id}: its samples ran with reduced isolation: {why}.")
+
+
+def pair_picker(names: list[str]) -> None:
+    """Candidate then baseline, kept in the session for every screen (a keyed widget: no change is lost)."""
+    if not st.session_state.get("pair_pick") and not st.session_state.get("pair"):  # nothing chosen yet
+        pair = default_pair_names(store()) or ()
+        st.session_state["pair_pick"] = [n for n in pair if n in names]
+    elif "pair_pick" not in st.session_state:  # back on this screen: the pair chosen elsewhere
+        st.session_state["pair_pick"] = [n for n in st.session_state["pair"] if n in names]
+    st.session_state["pair_pick"] = [n for n in st.session_state["pair_pick"] if n in names]
+    chosen = st.multiselect("Candidate, then baseline (the other screens compare these two)", names,
+                            key="pair_pick", max_selections=2)
+    if len(chosen) == 2:
+        st.session_state["pair"] = tuple(chosen)
 
 
 @st.fragment(run_every=2)
-def running_jobs():
-    live = jobs.running_jobs(store())
-    if not live:
+def live_store():
+    """Re-read every 2 s: runs appear, finish and fail without a reload."""
+    rows = runs_table(store())
+    if st.session_state.setdefault("store_had_runs", bool(rows)) != bool(rows):
+        st.session_state["store_had_runs"] = bool(rows)
+        st.rerun()  # the whole screen: the first-run panel gives way to the table
+    if not rows:
+        first_run()
         return
-    st.subheader("Running")
-    for job in live:
-        name = job["run"]
+    pair_picker([r["run"] for r in rows if r["kind"] == "eval" and r["status"] == "done"])
+    st.dataframe(rows, width="stretch", hide_index=True, column_config=COLUMNS,
+                 column_order=["run", "model", "status", "dataset", "tasks", "samples", "pass@1", "pass@10",
+                               "started", "spec", "error"])
+    for run_id, why in reduced_runs(list_runs(store(), readable_only=True)).items():
+        st.warning(f"{run_id}: its samples ran with reduced isolation: {why}.")
+    for r in rows:
+        if r.get("error"):
+            with st.expander(f"{r['run']}: {r['status']} — {r['error'][:120]}"):
+                log = store() / r["run"] / "job.log"
+                st.code(log.read_text(encoding="utf-8", errors="replace")[-4000:] if log.exists() else r["error"])
+    running = [(r["run"], jobs.job_status(store() / r["run"])) for r in rows]
+    running = [(name, j) for name, j in running if j and j["status"] == "running"]
+    if running:
+        st.subheader("Running")
+    for name, job in running:
         run = RunDir(store() / name)
-        done = results_so_far(run)
         cols = st.columns([3, 2, 1])
-        cols[0].write(f"**{name}** `{' '.join(job['argv'][:3])}`")
-        cols[1].write(f"{done} results so far")
+        row = next(r for r in rows if r["run"] == name)
+        cols[0].write(f"**{name}**: {job.get('kind') or row['kind']} of {row['model']}")
+        cols[1].write(f"{results_so_far(run):,} results so far")
         own = job.get("user") in (user, None)  # a user cancels their own jobs (and those launched before users)
         if can_launch and own and cols[2].button("Cancel", key=f"cancel-{name}"):
             require_launch(policy, current_user(policy) == user)
             jobs.cancel(run.path)
 
 
-running_jobs()
+live_store()
 
 if can_launch:
-    with st.expander("Launch a run", expanded=not rows):
+    with st.expander("Launch a run", expanded=False):
         with st.form("launch"):
             kind = st.selectbox("Kind", jobs.KINDS)
             name = st.text_input("Run name", placeholder="letters, digits, . _ -")

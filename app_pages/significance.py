@@ -4,10 +4,10 @@ import json
 import streamlit as st
 
 from core.base.errors import GateError
-from core.base.settings import RESULTS_DIR
 from core.decide.gate import describe_power, run_gate
 from core.decide.kpi import load_kpis
 from core.views.dashboard import eval_runs, kpi_rows, stats_rows
+from core.views.overview import matching_bench, short_path, task_overlap
 from app_pages._common import access_policy, app_config, pick_pair, signed_in, store
 
 st.title("Significance")
@@ -33,20 +33,37 @@ else:  # hosted, anonymous: a light test only
     c4.number_input("Resamples (sign in for more)", value=most, disabled=True)
 resamples = min(int(resamples), most)  # enforced here, not only by the widget
 seed = c5.number_input("Seed", value=0)
-bench = RESULTS_DIR / "bench.json"
-if st.button("Run the test", type="primary") or "gate_result" not in st.session_state:
+try:
+    overlap = task_overlap(store() / cand, store() / base)
+except GateError as exc:  # a run whose files cannot be read: named, the screen stays
+    st.error(f"These two runs cannot be compared: {exc}")
+    st.stop()
+intersection = False
+if overlap["only_a"] or overlap["only_b"]:
+    intersection = st.checkbox(
+        f"Compare on the {overlap['common']:,} tasks both runs have (drops {overlap['only_a']:,} of the "
+        f"candidate's and {overlap['only_b']:,} of the baseline's)", value=True)
+bench, foreign = matching_bench(store() / cand, store() / base, store())
+if foreign and not bench:
+    st.caption(f"No bench of these two models: {', '.join(map(short_path, foreign))} measured others, so efficiency "
+               "is not measured for this pair.")
+settings = (cand, base, tuple(sorted(ks)) or (1,), int(resamples), int(seed), intersection)
+if st.button("Run the test", type="primary") or st.session_state.get("gate_settings") != settings:
     try:
-        res = run_gate(str(store() / cand), str(store() / base), bench=str(bench) if bench.exists() else None,
-                       ks=tuple(sorted(ks)) or (1,), resamples=int(resamples), seed=int(seed))
+        res = run_gate(str(store() / cand), str(store() / base), bench=str(bench) if bench else None,
+                       ks=settings[2], resamples=settings[3], seed=settings[4], intersection=intersection)
         st.session_state["gate_result"] = (cand, base, res.stats)
+        st.session_state["gate_settings"] = settings
     except GateError as exc:
         st.error(str(exc))
         st.stop()
 cand_r, base_r, stats = st.session_state["gate_result"]
-st.subheader(f"Verdict: {stats['verdict']}")
+colour = {"SUCCESS": "green", "PARTIAL": "orange", "FAILURE": "red"}[stats["verdict"]]
+st.subheader(f"Verdict: :{colour}[{stats['verdict']}]")
 for reason in stats["gate"]["reasons"]:
     st.write(f"- {reason}")
 st.dataframe(stats_rows(stats), hide_index=True, width="stretch")
 st.caption(describe_power(stats))
-st.dataframe(kpi_rows(stats), hide_index=True, width="stretch")
+kpis = kpi_rows(stats)
+st.dataframe(kpis, hide_index=True, width="stretch", height=38 * (len(kpis) + 1))  # every row, no scroll box
 st.download_button("Download stats.json", json.dumps(stats, indent=2), file_name="stats.json", mime="application/json")

@@ -5,9 +5,10 @@ import streamlit as st
 from core.views import charts
 from core.views.dashboard import corpus_rows, experiments, flops_curves, training_rows, PRETRAIN_RUNS
 from core.base.store import RunDir, list_runs, read_json
-from app_pages._common import store
+from app_pages._common import follow_store, store
 
 st.title("Training")
+follow_store()
 found = experiments()
 if found:
     st.subheader("Compute-matched pretraining")

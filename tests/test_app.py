@@ -13,7 +13,7 @@ from core.base.errors import ModelSpecError, RunStoreError
 from core.base.store import RunDir
 from tests.test_evaluate import cli, write_samples
 
-PAGES = ["runs", "accuracy", "significance", "efficiency", "training", "health", "tasks", "report"]
+PAGES = ["overview", "runs", "accuracy", "significance", "efficiency", "training", "health", "tasks", "report"]
 
 
 @pytest.fixture(autouse=True)
@@ -71,7 +71,7 @@ def test_significance_page_matches_gate(store, monkeypatch):
     at.number_input[0].set_value(2000)
     at.button[0].click().run()
     assert not at.exception
-    assert at.subheader[0].value == "Verdict: FAILURE"
+    assert at.subheader[0].value == "Verdict: :red[FAILURE]"
     summary = at.dataframe[0].value
     from core.decide.gate import run_gate
     from core.decide.stats import show_p
@@ -79,7 +79,8 @@ def test_significance_page_matches_gate(store, monkeypatch):
     p1 = ref.stats["pass_at_1"]
     # one sample per task: the exact McNemar p decides pass@1 (12 discordant tasks: 2 / 2**12), unadjusted
     assert p1["p_value_decision"] == pytest.approx(2 / 2 ** 12) and p1["role"] == "confirmatory"
-    assert summary.loc[0, "delta"] == 1.0 and summary.loc[0, "p (decides)"] == show_p(p1["p_value_decision"])
+    assert summary.loc[0, "delta"] == "+100.0 pp" and summary.loc[0, "p (decides)"] == show_p(p1["p_value_decision"])
+    assert summary.loc[0, "oracle"] == "100.0%" and summary.loc[0, "Holm p"] == "– (one k: no adjustment)"
     assert "McNemar" in summary.loc[0, "p method"]
     assert at.get("download_button")
     assert store_files(store) == before  # deciding on a screen writes nothing
@@ -113,7 +114,10 @@ def test_report_page_builds_a_pdf_without_writing_to_the_store(store, monkeypatc
     at.selectbox[1].set_value("empty")
     at.button[0].click().run()
     assert not at.exception
-    assert at.session_state["pdf"][:4] == b"%PDF"
+    cand, base, verdict, reasons, pdf = at.session_state["pdf"]
+    assert pdf[:4] == b"%PDF" and (cand, base) == ("oracle", "empty")
+    assert f"Verdict: {verdict}" in at.markdown[0].value  # stated on the page, not only inside the PDF
+    assert len(at.get("image")) == 1  # page 1 previewed (pdftoppm)
     assert store_files(store) == before  # a screen writes to the store only through a job
 
 
@@ -163,25 +167,6 @@ def test_launch_status_and_cancel(store, mbpp_path):
     assert RunDir(run_dir).manifest()["status"] == "cancelled"
     shutil.rmtree(store / "launched")
     shutil.rmtree(store / "to-cancel")
-
-
-def test_first_run_quick_validation(tmp_path, monkeypatch):
-    """An empty store explains the app and one button runs real evaluations in the background."""
-    import time
-    monkeypatch.setenv("HRM_GATE_STORE", str(tmp_path))
-    at = AppTest.from_file("../app_pages/runs.py", default_timeout=60).run()
-    assert "The run store is empty" in at.info[0].value
-    next(b for b in at.button if b.label == "Run a quick validation").click().run()
-    assert not at.exception
-    names = {"quick-oracle", "quick-empty", "quick-hrm-tiny"}
-    assert {p.name for p in tmp_path.iterdir()} == names
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and any(jobs.job_status(tmp_path / n)["status"] == "running" for n in names):
-        time.sleep(0.5)
-    assert {n: jobs.job_status(tmp_path / n)["status"] for n in names} == dict.fromkeys(names, "done")
-    rows = {r["run"]: r for r in dashboard.runs_table(tmp_path)}
-    assert rows["quick-oracle"]["pass@1"] == 1.0 and rows["quick-empty"]["pass@1"] == 0.0
-    assert rows["quick-hrm-tiny"]["tasks"] == 5
 
 
 def test_a_broken_run_directory_is_one_unreadable_row(store, monkeypatch):
@@ -313,7 +298,7 @@ def test_browse_needs_login_admits_allowed_oidc_users(store, monkeypatch, email,
     locked = any("Sign in (sidebar) to browse" in i.value for i in at.info)
     assert locked is not admitted
     if admitted:
-        assert at.title[0].value == "Runs" and any(c.value == f"Signed in as {email}" for c in at.sidebar.caption)
+        assert at.title[0].value == "Overview" and any(c.value == f"Signed in as {email}" for c in at.sidebar.caption)
     else:
         assert any("may not sign in here" in w.value for w in at.sidebar.warning)
 
@@ -329,6 +314,7 @@ def test_token_sign_in_expires_and_signs_out(store, monkeypatch):
     next(b for b in at.sidebar.button if b.label == "Sign in").click().run()
     assert not at.exception
     assert any(c.value == "Signed in with the access token" for c in at.sidebar.caption)
+    at.switch_page("app_pages/runs.py").run()  # the launch form lives on the Runs screen
     assert any(b.label == "Launch" for b in at.button)
     at.session_state["signed_in_at"] -= 9 * 3600  # 9 hours later: past the 8-hour login
     at.run()

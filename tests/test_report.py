@@ -21,3 +21,15 @@ def test_pdf_numbers_are_the_stats_json_numbers(oracle_and_empty):
         assert figure in text, figure
     kpi_p = next(k for k in gate.stats["gate"]["kpis"] if k["key"] == "p_value")
     assert kpi_p["measured"] == s["p_value_decision"]  # the KPI table decides on the published p
+
+
+def test_pdf_explains_why_two_machines_are_named(oracle_and_empty):
+    """Issue 17: page 1 named the bench's CPU and the evaluation's CPU without saying why."""
+    from core.base.settings import RESULTS_DIR
+    oracle, empty = oracle_and_empty
+    bench = str(RESULTS_DIR / "bench.json")
+    gate = run_gate(str(oracle), str(empty), ks=(1,), resamples=200, bench=bench)
+    pdf = build_report(gate.stats, str(oracle), str(empty), bench=bench)
+    text = " ".join(" ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(pdf)).pages)
+    assert "This is the bench's machine; each evaluation's own machine is in its protocol table below" in text
+    assert text.count("evaluated on") == 2

@@ -9,10 +9,13 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STORE_DIR = REPO_ROOT / "cache" / "runs"
 DATASETS_DIR = REPO_ROOT / "cache" / "datasets"
+IMPORTS_DIR = REPO_ROOT / "cache" / "imports"  # generations from other harnesses, as our samples files
 RESULTS_DIR = REPO_ROOT / "results"
 KPIS_PATH = REPO_ROOT / "kpis.toml"
 # The published MBPP file beside a checkout (tests and CI have ../shared next to the repository).
 MBPP_PATH = "../shared/data/mbpp/mbpp.jsonl"
+# Real published generations (MapCoder's ChatGPT runs on MBPP) the first run imports and scores.
+PUBLISHED_DIR = "../shared/data/published/mapcoder-chatgpt-mbpp"
 
 TOOL_VERSION = "0.3.0"  # recorded in every stats.json beside the git commit
 RELEASE_TAG = f"v{TOOL_VERSION}"

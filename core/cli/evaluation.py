@@ -1,4 +1,4 @@
-"""Evaluating and scoring: eval, runs, collect, bench-exec, datasets."""
+"""Evaluating and scoring: eval, import, runs, collect, bench-exec, datasets."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,19 +41,75 @@ def _cmd_eval(args) -> int:
     return 0
 
 
+IMPORT_SKIP = ("dataset", "data_path", "n", "temperature", "top_p", "max_new_tokens", "prompt", "seed", "limit")
+
+
+def _add_import(sub) -> None:
+    from core.tasks.imports import FORMATS
+    p = sub.add_parser("import", help="import generations from another harness (MapCoder, Reflexion, MultiPL-E, "
+                                      "bigcode, EvalPlus, ours) and score them",
+                       description="Reads FILE in its own format, maps its task ids to MBPP's (reporting unknown or "
+                                   "repeated tasks, one line each) and writes our samples file into --out. With "
+                                   "--run-dir it then scores them in the sandbox: MultiPL-E-layout rows against their "
+                                   "own tests, the others against MBPP's asserts.")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--format", required=True, choices=FORMATS)
+    p.add_argument("--name", help="the samples' name, shown as the model (default: FILE's name)")
+    p.add_argument("--out", default=None, metavar="DIR", help="where the converted files go (default cache/imports)")
+    p.add_argument("--run-dir", metavar="DIR", help="score the import into this run directory")
+    p.add_argument("--data-path", default=MBPP_PATH, metavar="FILE", help="MBPP's mbpp.jsonl (task ids, asserts)")
+    add_arguments(p, EvalConfig, skip=IMPORT_SKIP)
+
+
+def _cmd_import(args) -> int:
+    from core.base.settings import IMPORTS_DIR
+    from core.base.store import validate_run_name
+    from core.tasks.data import load_dataset
+    from core.tasks.imports import import_file, write_import
+    name = validate_run_name(args.name or Path(args.file).name.removesuffix(".gz").rsplit(".", 1)[0])
+    mbpp = load_dataset("mbpp", args.data_path, args.split)
+    imp = import_file(args.file, args.format, [t.task_id for t in mbpp.tasks])
+    for line in imp.problems:
+        print(f"  {line}")
+    if args.split != "all" and any("not among the chosen" in line for line in imp.problems):
+        print(f"  (--split {args.split} holds MBPP tasks {mbpp.tasks[0].task_id}-{mbpp.tasks[-1].task_id}; "
+              "--split all takes every MBPP task)")
+    doc = write_import(imp, args.out or IMPORTS_DIR, name)
+    print(f"imported {doc['n_samples']} samples of {doc['n_tasks']} tasks from {imp.source} ({args.format}; "
+          f"{len(imp.problems)} left out) -> {doc['samples']}; scored against {doc['scored_against']}")
+    if not args.run_dir:
+        print(f"  score it: python -m core import {args.file} --format {args.format} --run-dir DIR")
+        return 0
+    from core.evaluation.imported import check_labels, score_import
+    settings = {f: getattr(args, f) for f in ("split", "ks", "timeout", "workers", "challenge_tests")}
+    s = score_import(doc, args.run_dir, args.data_path, progress=False, **settings)
+    ks = ", ".join(f"pass@{k} = {v:.1%}" for k, v in s["pass_at_k"].items())
+    print(f"run {args.run_dir}: {s['n_tasks']} tasks, {ks}; status: "
+          + ", ".join(f"{k} {v}" for k, v in s["status_counts"].items()))
+    if doc["authors_labels"]:
+        c = check_labels(doc, args.run_dir)
+        print(f"  authors' is_solved: {c['authors_solved']} of {c['checked']}; ours: {c['ours_solved']}; "
+              f"{len(c['disagreements'])} disagree")
+        for d in c["disagreements"]:
+            print(f"    task {d['task_id']}: authors {'solved' if d['authors'] else 'unsolved'}, ours {d['status']}")
+    return 0
+
+
 def _add_runs(sub) -> None:
     p = sub.add_parser("runs", help="list the runs in the local store")
     p.add_argument("--store", default=None, help="store directory (default cache/runs)")
 
 
 def _cmd_runs(args) -> int:
-    from core.base.store import list_runs, store_root
-    runs = list_runs(args.store)
-    if not runs:
+    from core.base.store import store_root
+    from core.views.dashboard import runs_table
+    rows = runs_table(args.store)
+    if not rows:
         print(f"no runs in {args.store or store_root()}")
-    for r in runs:
-        m = r.manifest()
-        print(f"{r.run_id:30s} {m.get('kind', '?'):6s} {r.status():12s} {m.get('model', '?')}")
+    for r in rows:
+        print(f"{r['run']:30s} {r['kind'] or '?':6s} {r['status']:12s} {r['spec'] or '?'}")
+        if r["error"]:
+            print(f"{'':30s} {r['error']}")
     return 0
 
 
@@ -123,4 +179,4 @@ def _cmd_datasets(args) -> int:
     return 0
 
 
-COMMANDS = {"eval": (_add_eval, _cmd_eval), "runs": (_add_runs, _cmd_runs), "collect": (_add_collect, _cmd_collect), "bench-exec": (_add_bench_exec, _cmd_bench_exec), "datasets": (_add_datasets, _cmd_datasets)}
+COMMANDS = {"eval": (_add_eval, _cmd_eval), "import": (_add_import, _cmd_import), "runs": (_add_runs, _cmd_runs), "collect": (_add_collect, _cmd_collect), "bench-exec": (_add_bench_exec, _cmd_bench_exec), "datasets": (_add_datasets, _cmd_datasets)}

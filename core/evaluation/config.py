@@ -13,7 +13,7 @@ class EvalConfig:
     """Every setting of an eval run: `python -m core eval` flags, the pipeline's [pipeline] (shared) and
     [candidate]/[baseline] (per side) keys, and the app's launch form all come from here."""
     run_dir: str = setting(help="run directory (e.g. cache/runs/NAME)", cli=False, table=None)
-    dataset: str = setting("mbpp", "mbpp | mbpp-sanitized | humaneval-jsonl", table="pipeline")
+    dataset: str = setting("mbpp", "mbpp | mbpp-sanitized | humaneval-jsonl | mbpp-typed (MultiPL-E's, for imported generations)", table="pipeline")
     data_path: str | None = setting(None, "the dataset's published file; without it MBPP is downloaded once into "
                                           "cache/datasets/", table="pipeline", metavar="FILE")
     split: str = setting("test", "prompt | test | validation | train | all", table="pipeline")

@@ -105,6 +105,10 @@ def run_eval(cfg: EvalConfig) -> dict:
     if (cfg.model is None) == (cfg.samples is None):
         from core.base.errors import UsageError
         raise UsageError("give exactly one of --model SPEC or --samples FILE")
+    if cfg.model and cfg.dataset == "mbpp-typed":
+        from core.base.errors import UsageError
+        raise UsageError("--dataset mbpp-typed scores imported generations (--samples, from `python -m core import`); "
+                         "evaluate a model on --dataset mbpp")
     if cfg.samples and not Path(cfg.samples).is_file():  # named before any data set is looked for
         raise SamplesError(f"samples file not found: {cfg.samples}; pass --samples FILE with one JSON object per line")
     dataset = data.load_dataset(cfg.dataset, cfg.data_path, cfg.split, cfg.limit)

@@ -23,6 +23,7 @@ from core.views import dashboard
 from core.base.errors import GateError
 from core.decide import comparable
 from core.decide.gate import describe_power
+from core.decide.kpi import load_kpis
 from core.decide.stats import show_p
 from core.views.dashboard import STAT_KEYS
 from core.base.store import RunDir, read_json
@@ -99,12 +100,17 @@ def build_report(stats: dict, candidate: str, baseline: str, out: str | Path | N
     story.append(Paragraph(escape(describe_power(stats)), styles["Normal"]))
     acc = [r for run in (RunDir(candidate), RunDir(baseline)) for r in dashboard.pass_at_k_with_ci(run)]
     if acc:
-        story.append(_png(charts.pass_at_k_bars(acc)))
+        targets = load_kpis()["accuracy"]
+        story.append(_png(charts.pass_at_k_bars(acc, {"pass@1": targets["pass_at_1_min"],
+                                                      "pass@10": targets["pass_at_10_min"]})))
     if bench:
         b = read_json(Path(bench))
         story += [Paragraph("Efficiency", styles["Heading2"]),
                   Paragraph(f"Measured side by side on {b['machine']['cpu']} ({b['machine']['cores']} cores, GPU: "
-                            f"{b['machine']['gpu']}), torch threads {b['torch_threads']}.", styles["Normal"]),
+                            f"{b['machine']['gpu']}), torch threads {b['torch_threads']}. This is the bench's "
+                            "machine; each evaluation's own machine is in its protocol table below: pass/fail does "
+                            "not depend on the machine, speed and memory do, so only the bench's figures are "
+                            "compared.", styles["Normal"]),
                   _png(charts.efficiency_bars(dashboard.efficiency_rows(b)))]
     if train_run and RunDir(train_run).file("metrics.jsonl").exists():
         story += [Paragraph("Training", styles["Heading2"]),
@@ -120,7 +126,7 @@ def build_report(stats: dict, candidate: str, baseline: str, out: str | Path | N
             ["dataset", f"{ds.get('name')}/{ds.get('split')}, {ds.get('n_tasks')} tasks, sha256 {ds.get('sha256', '')[:16]}..."],
             ["protocol", f"prompt {proto.get('prompt')}, n {proto.get('n')}, T {proto.get('temperature')}, top_p "
                          f"{proto.get('top_p')}, max_new_tokens {proto.get('max_new_tokens')}, timeout {proto.get('timeout_s')} s"],
-            ["commit", str(m.get("git_commit"))], ["machine", f"{mach.get('cpu')} ({mach.get('cores')} cores, GPU {mach.get('gpu')})"],
+            ["commit", str(m.get("git_commit"))], ["evaluated on", f"{mach.get('cpu')} ({mach.get('cores')} cores, GPU {mach.get('gpu')})"],
         ], [3 * cm, 14 * cm], header=False))
         story.append(Spacer(1, 4))
     target = io.BytesIO() if out is None else Path(out)

@@ -14,7 +14,7 @@ from pathlib import Path
 from core.base.settings import MBPP_PATH
 from core.base.store import REPO_ROOT, RunDir, atomic_write_json
 
-PAGES = ["runs", "accuracy", "significance", "efficiency", "training", "health", "tasks", "report"]
+PAGES = ["overview", "runs", "accuracy", "significance", "efficiency", "training", "health", "tasks", "report"]
 
 
 def make_store(n_runs: int, data_path: str, root: Path) -> Path:

@@ -23,7 +23,9 @@ from core.base.store import jsonl_rows
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("mbpp", "mbpp-sanitized", "humaneval-jsonl")
+DATASETS = ("mbpp", "mbpp-sanitized", "humaneval-jsonl", "mbpp-typed")
+# MultiPL-E's typed MBPP: a row's `name` is mbpp_<MBPP task id>_<function>
+TYPED_NAME = re.compile(r"mbpp_(\d+)_\w+")
 MBPP_SPLITS = {"prompt": (1, 10), "test": (11, 510), "validation": (511, 600), "train": (601, 974),
                "all": (1, 10**9)}
 CANONICAL_URLS = {
@@ -42,8 +44,9 @@ class Task:
     setup: str = ""  # MBPP test_setup_code
     imports: tuple[str, ...] = ()  # sanitized MBPP test_imports
     challenge_tests: tuple[str, ...] = ()
-    test_code: str = ""  # HumanEval: the check() definition
+    test_code: str = ""  # HumanEval: the check() definition; MultiPL-E: check() and the call that runs it
     entry_point: str = ""
+    test_runs_itself: bool = False  # MultiPL-E's typed MBPP: the completion is a whole program
 
     @property
     def is_humaneval(self) -> bool:
@@ -51,6 +54,9 @@ class Task:
 
     def program(self, completion: str, challenge: bool = False) -> str:
         """The program a sample is judged by; it passes only if it runs to its end."""
+        if self.test_runs_itself:  # as MultiPL-E rows are scored: the prompt's imports, the program, its test
+            imports = [line for line in self.description.splitlines() if line.startswith(("import ", "from "))]
+            return "\n".join([*imports, completion, "", self.test_code]) + "\n"
         if self.is_humaneval:
             return f"{self.description}{completion}\n\n{self.test_code}\n\ncheck({self.entry_point})\n"
         # The solution comes before test_setup_code: tasks 367 and 927 build their fixtures
@@ -137,7 +143,27 @@ def _parse_humaneval(path: Path) -> list[Task]:
     return tasks
 
 
-PARSERS = {"mbpp": _parse_mbpp, "mbpp-sanitized": _parse_mbpp_sanitized, "humaneval-jsonl": _parse_humaneval}
+def typed_task_id(name) -> int | None:
+    """MBPP's task id in a MultiPL-E name (mbpp_3_is_not_prime -> 3), or None."""
+    m = TYPED_NAME.fullmatch(str(name))
+    return int(m.group(1)) if m else None
+
+
+def _parse_typed(path: Path) -> list[Task]:
+    tasks = []
+    for lineno, row in _read_json_lines(path):
+        where = f"{path}:{lineno}"
+        _require(row, ("name", "prompt", "test", "entry_point"), where, "MultiPL-E's typed MBPP (JSONL)")
+        task_id = typed_task_id(row["name"])
+        if task_id is None:
+            raise DataError(f"{where}: name {row['name']!r} is not mbpp_<task id>_<function>")
+        tasks.append(Task(task_id=task_id, description=row["prompt"], reference="", test_code=row["test"],
+                          entry_point=row["entry_point"], test_runs_itself=True))
+    return tasks
+
+
+PARSERS = {"mbpp": _parse_mbpp, "mbpp-sanitized": _parse_mbpp_sanitized, "humaneval-jsonl": _parse_humaneval,
+           "mbpp-typed": _parse_typed}
 
 
 def datasets_dir() -> Path:

@@ -4,7 +4,7 @@
   after [BEGIN] and stops at [DONE].
 - `mbpp-docstring`: the zero-shot prompt of bigcode-evaluation-harness (InCoder style): the task
   text and one test inside a docstring, with that harness's stop sequences.
-- `humaneval`: a HumanEval-format task's own prompt (signature and docstring).
+- `humaneval`: a HumanEval-format (or MultiPL-E typed MBPP) task's own prompt (signature and docstring).
 """
 from __future__ import annotations
 
@@ -47,12 +47,16 @@ TEMPLATES = {
 }
 
 
+OWN_PROMPT_DATASETS = ("humaneval-jsonl", "mbpp-typed")  # each task carries its prompt
+
+
 def get_template(name: str | None, dataset_name: str) -> Template:
+    own_prompt = dataset_name in OWN_PROMPT_DATASETS
     if name is None:
-        name = "humaneval" if dataset_name == "humaneval-jsonl" else "mbpp-3shot"
+        name = "humaneval" if own_prompt else "mbpp-3shot"
     if name not in TEMPLATES:
         raise DataError(f"unknown --prompt {name!r}; choose one of {', '.join(TEMPLATES)}")
-    if (name == "humaneval") != (dataset_name == "humaneval-jsonl"):
+    if (name == "humaneval") != own_prompt:
         raise DataError(f"--prompt {name} does not fit --dataset {dataset_name}")
     return TEMPLATES[name]
 

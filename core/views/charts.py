@@ -7,16 +7,30 @@ import pandas as pd
 WIDTH = 520
 
 
-def pass_at_k_bars(rows: list[dict]) -> alt.Chart:
+def pass_at_k_bars(rows: list[dict], targets: dict[str, float] | None = None) -> alt.Chart:
+    """Bars with their 95% CI; `targets` (k label -> the candidate's minimum, e.g. {"pass@1": 0.30}) drawn
+    as dashed lines, higher is better."""
     df = pd.DataFrame(rows)
-    base = alt.Chart(df).encode(y=alt.Y("run:N", title=None), color=alt.Color("k:N", title=None),
+    df["who"] = df["model"].astype(str) + " · " + df["run"].astype(str)
+    base = alt.Chart(df).encode(y=alt.Y("who:N", title=None, axis=alt.Axis(labelLimit=320)), color=alt.Color("k:N", title=None),
                                 yOffset="k:N")
-    bars = base.mark_bar().encode(x=alt.X("value:Q", title="pass@k (95% CI over tasks)", scale=alt.Scale(domain=[0, 1])),
-                                  tooltip=["run", "model", "k", alt.Tooltip("value:Q", format=".3f"),
-                                           alt.Tooltip("ci_low:Q", format=".3f"), alt.Tooltip("ci_high:Q", format=".3f"),
-                                           "n_tasks"])
+    bars = base.mark_bar().encode(x=alt.X("value:Q", title="pass@k, 95% CI over tasks (higher is better)",
+                                          scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+                                  tooltip=["run", "model", "spec", "k", alt.Tooltip("value:Q", format=".1%"),
+                                           alt.Tooltip("ci_low:Q", format=".1%"), alt.Tooltip("ci_high:Q", format=".1%"),
+                                           alt.Tooltip("n_tasks:Q", format=",")])
     errors = base.mark_rule(color="black").encode(x="ci_low:Q", x2="ci_high:Q")
-    return (bars + errors).properties(width=WIDTH, title="Final pass@k per run")
+    chart = bars + errors
+    if targets:
+        t = pd.DataFrame([{"k": k, "target": v, "label": f"{k} ≥ {v:.0%}", "pos": -14 * i - 2}
+                          for i, (k, v) in enumerate(targets.items())])
+        rules = alt.Chart(t).mark_rule(strokeDash=[6, 3], size=2, color="#b3261e").encode(x="target:Q",
+                                                                                          tooltip=["label"])
+        text = alt.Chart(t).mark_text(align="left", dx=3, dy=-4, baseline="bottom", color="#b3261e").encode(
+            x="target:Q", y=alt.Y("pos:Q", scale=None), text="label:N")
+        chart = chart + rules + text
+    return chart.properties(width=WIDTH, title=alt.TitleParams("Final pass@k per run (dashed: the candidate's "
+                                                               "targets)", offset=14 * len(targets or {})))
 
 
 def pass_vs_step(rows: list[dict]) -> alt.Chart:
@@ -27,10 +41,22 @@ def pass_vs_step(rows: list[dict]) -> alt.Chart:
 
 
 def efficiency_bars(rows: list[dict]) -> alt.Chart:
-    return alt.Chart(pd.DataFrame(rows)).mark_bar().encode(
-        x=alt.X("value:Q", title=None), y=alt.Y("model:N", title=None), color=alt.Color("role:N", title=None),
-        row=alt.Row("metric:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left", labelLimit=200)), tooltip=["model", "metric", alt.Tooltip("value:Q", format=",.1f")]
-    ).resolve_scale(x="independent").properties(width=WIDTH - 120, title="Efficiency vs baseline")
+    """One panel per figure; the candidate's target (kpis.toml) as a dashed red line where it has one."""
+    df = pd.DataFrame(rows)
+    if "target" not in df:
+        df["target"] = None
+    better = {"latency (ms)": "lower is better", "peak train RSS (MB)": "lower is better",
+              "params, non-embedding (M)": "lower is better", "throughput (tok/s)": "higher is better"}
+    df["panel"] = df["metric"].map(lambda m: f"{m}, {better.get(m, '')}".rstrip(", "))
+    bars = alt.Chart().mark_bar().encode(
+        x=alt.X("value:Q", title=None), y=alt.Y("model:N", title=None, axis=alt.Axis(labelLimit=300)),
+        color=alt.Color("role:N", title=None),
+        tooltip=["model", "spec", "metric", alt.Tooltip("value:Q", format=",.1f"), alt.Tooltip("target:Q", format=",.1f")])
+    rules = alt.Chart().mark_rule(color="#b3261e", strokeDash=[6, 3], size=2).encode(x="target:Q").transform_filter(
+        "isValid(datum.target)")
+    return alt.layer(bars, rules, data=df).properties(width=WIDTH - 120).facet(
+        row=alt.Row("panel:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left", labelLimit=260))
+    ).resolve_scale(x="independent").properties(title="Efficiency vs baseline (dashed: the candidate's target)")
 
 
 def training_lines(rows: list[dict]) -> alt.Chart:

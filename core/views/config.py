@@ -28,8 +28,8 @@ class AppConfig:
                                   table=None, minimum=1)
     login_window_s: int = setting(300, "the throttling window (and lock-out) in seconds", cli=False, table=None,
                                   minimum=1)
-    max_jobs: int = setting(6, "jobs running at once, all users together", cli=False, table=None, minimum=0)
-    max_jobs_per_user: int = setting(3, "jobs running at once per user", cli=False, table=None, minimum=0)
+    max_jobs: int = setting(8, "jobs running at once, all users together", cli=False, table=None, minimum=0)
+    max_jobs_per_user: int = setting(4, "jobs running at once per user (the first run starts 4)", cli=False, table=None, minimum=0)
     max_task_samples: int = setting(20_000, "an eval's tasks x samples per task at most", cli=False, table=None,
                                     minimum=1)
     max_steps: int = setting(5_000, "a training run's steps at most", cli=False, table=None, minimum=1)

@@ -9,12 +9,33 @@ import numpy as np
 from core.evaluation.collect import load_counts
 from core.evaluation.passk import per_task_pass_at_k
 from core.lab.monitor import count_alerts
+from core.views.fmt import model_name
+from core.views.jobs import job_status
 from core.decide.stats import bootstrap_means, show_p
 from core.base.errors import DataError
-from core.base.store import REPO_ROOT, RunDir, list_runs, read_json, read_jsonl
+from core.base.store import REPO_ROOT, RunDir, list_runs, read_json, read_jsonl, store_root
+
+
+def job_error_line(run_dir: Path) -> str:
+    """Why a job ended badly, in one line: its last `error:` line in job.log, else the log's last line."""
+    log = Path(run_dir) / "job.log"
+    if not log.exists():
+        return ""
+    lines = [ln.strip() for ln in log.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("error:") or "Error" in ln.split(":")[0]]
+    return (errors or lines or [""])[-1][:300]
+
+
+def _job_only_dirs(store: Path | None) -> list[Path]:
+    """Run directories a job made but never claimed (it failed before: a model that would not load...)."""
+    root = Path(store) if store else store_root()
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if (p / "job.json").exists() and not (p / "manifest.json").exists())
 
 
 def runs_table(store: Path | None = None) -> list[dict]:
+    """Every run in the store, failed and cancelled jobs included (with their error line), by run name."""
     rows = []
     for run in list_runs(store):
         try:
@@ -24,13 +45,25 @@ def runs_table(store: Path | None = None) -> list[dict]:
             rows.append({"run": run.run_id, "kind": None, "status": "unreadable"})
             continue
         ds = m.get("dataset") or {}
-        row = {"run": run.run_id, "kind": m.get("kind"), "status": run.status(), "model": m.get("model"),
-               "dataset": f"{ds.get('name')}/{ds.get('split')}" if ds else "", "tasks": s.get("n_tasks"),
-               "samples": s.get("n_samples"), "started": m.get("started_at")}
+        job = job_status(run.path)
+        status = job["status"] if job and job.get("status") in ("failed", "cancelled", "interrupted") else run.status()
+        row = {"run": run.run_id, "kind": m.get("kind"), "status": status, "model": model_name(m.get("model")),
+               "spec": m.get("model"), "dataset": f"{ds.get('name')}/{ds.get('split')}" if ds else "",
+               "tasks": s.get("n_tasks"), "samples": s.get("n_samples"), "started": m.get("started_at"),
+               "error": (m.get("error") or job_error_line(run.path)) if status in ("failed", "cancelled", "interrupted")
+               else ""}
         for k, v in (s.get("pass_at_k") or {}).items():
             row[f"pass@{k}"] = round(v, 4)
         rows.append(row)
-    return rows
+    for path in _job_only_dirs(store):
+        job = job_status(path) or {}
+        argv = job.get("argv") or []
+        spec = argv[argv.index("--model") + 1] if "--model" in argv[:-1] else None
+        rows.append({"run": path.name, "kind": job.get("kind") or (argv[0] if argv else None),
+                     "status": job.get("status", "unknown"), "model": model_name(spec), "spec": spec, "dataset": "",
+                     "tasks": None, "samples": None, "started": job.get("started_at"),
+                     "error": job_error_line(path) if job.get("status") != "running" else ""})
+    return sorted(rows, key=lambda r: r["run"])
 
 
 def eval_runs(store: Path | None = None) -> list[RunDir]:
@@ -49,7 +82,8 @@ def pass_at_k_with_ci(run: RunDir, ks=(1, 10), resamples: int = 2000, seed: int 
         scores = np.asarray(per_task_pass_at_k(counts, k))
         means = bootstrap_means(scores, resamples, np.random.default_rng(seed))
         lo, hi = np.percentile(means, [2.5, 97.5])
-        out.append({"run": run.run_id, "model": run.manifest().get("model"), "k": f"pass@{k}",
+        spec = run.manifest().get("model")
+        out.append({"run": run.run_id, "model": model_name(spec), "spec": spec, "k": f"pass@{k}",
                     "value": float(scores.mean()), "ci_low": float(lo), "ci_high": float(hi), "n_tasks": len(scores)})
     return out
 
@@ -126,14 +160,28 @@ def bench_files(store: Path | None = None) -> list[Path]:
     return [f for f in files if f.exists()]
 
 
+def efficiency_target(key: str, role: str, kpis: str | None = None) -> float | None:
+    """The candidate's absolute target for a bench figure (kpis.toml), drawn on the chart; None where none."""
+    if role != "candidate":
+        return None
+    from core.decide.kpi import load_kpis
+    eff = load_kpis(kpis)["efficiency"]
+    return {"latency_ms": eff["latency_ms_max"], "throughput_tok_s": eff["throughput_tok_s_min"],
+            "peak_train_rss_mb": eff["peak_train_ram_gb_max"] * 1024,
+            "params_nonembedding": eff["params_nonembedding_max"] / 1e6}.get(key)
+
+
 def efficiency_rows(bench: dict) -> list[dict]:
     rows = []
     for model, f in bench.get("models", {}).items():
         role = "candidate" if model == bench.get("candidate") else ("baseline" if model == bench.get("baseline") else "")
         for key, label in (("latency_ms", "latency (ms)"), ("throughput_tok_s", "throughput (tok/s)"),
-                           ("peak_train_rss_mb", "peak train RSS (MB)"), ("params_total", "params (total)")):
+                           ("peak_train_rss_mb", "peak train RSS (MB)"),
+                           ("params_nonembedding", "params, non-embedding (M)")):
             if f.get(key) is not None:
-                rows.append({"model": model, "role": role, "metric": label, "value": f[key]})
+                value = f[key] / 1e6 if key == "params_nonembedding" else f[key]
+                rows.append({"model": model_name(model), "spec": model, "role": role, "metric": label,
+                             "value": round(value, 1), "target": efficiency_target(key, role)})
     return rows
 
 
@@ -158,13 +206,30 @@ def system_rows(store: Path | None = None) -> list[dict]:
     return rows
 
 
-def default_pair(runs: list[str], selected: list[str] | None) -> tuple[int, int]:
-    """Indices of candidate and baseline among `runs`: the Runs screen's first two selected runs where they
-    are still there, else the first two runs."""
-    chosen = [r for r in (selected or []) if r in runs]
-    first = runs.index(chosen[0]) if chosen else 0
-    rest = [runs.index(r) for r in chosen[1:]] + [i for i in range(len(runs)) if i != first]
-    return first, rest[0]
+def default_pair_names(store: Path | None = None) -> tuple[str, str] | None:
+    """Candidate and baseline when nobody chose: the latest finished HRM eval against the latest finished
+    GPT-2 eval; else the first run's real pair (core.views.quickstart.FIRST_PAIR); else the two newest eval
+    runs, the newer as candidate. None with fewer than two eval runs."""
+    from core.views.fmt import is_gpt2
+    from core.views.quickstart import FIRST_PAIR
+    done = [(r.manifest(), r.run_id) for r in eval_runs(store) if r.status() == "done"]
+    done.sort(key=lambda mr: mr[0].get("started_at") or "", reverse=True)
+    hrm = [name for m, name in done if str(m.get("model", "")).startswith("hrm:")]
+    gpt2 = [name for m, name in done if is_gpt2(m.get("model"))]
+    if hrm and gpt2:
+        return hrm[0], gpt2[0]
+    names = [name for _, name in done]
+    if all(n in names for n in FIRST_PAIR):
+        return FIRST_PAIR
+    return (names[0], names[1]) if len(names) >= 2 else None
+
+
+def default_pair(runs: list[str], chosen: tuple[str, str] | None) -> tuple[int, int]:
+    """Indices of candidate and baseline among `runs`: the chosen pair where both are still there, else the
+    first two runs."""
+    if chosen and chosen[0] in runs and chosen[1] in runs and chosen[0] != chosen[1]:
+        return runs.index(chosen[0]), runs.index(chosen[1])
+    return 0, min(1, len(runs) - 1)
 
 
 def results_so_far(run: RunDir) -> int:
@@ -181,17 +246,23 @@ STAT_KEYS = ("delta", "ci95", "p_value", "p_value_holm", "p_value_decision", "p_
 
 
 def stats_rows(stats: dict) -> list[dict]:
-    """One row per pass@k of a stats.json: both models' values, delta, CI, p (and Holm's where several k)."""
+    """One row per pass@k of a stats.json: both models' values, delta, CI, p (and Holm's where several k), in
+    the one format of each (%, pp, core.decide.stats.show_p)."""
+    from core.views.fmt import pct, pp
     rows = []
     for key, s in stats.items():
         if key.startswith("pass_at_") and isinstance(s, dict):
             labels = [x for x in s if x not in STAT_KEYS]
-            rows.append({"metric": key.replace("_at_", "@"), labels[0]: s[labels[0]], labels[1]: s[labels[1]],
-                         "delta": s["delta"], "95% CI": f"[{s['ci95'][0]:+.3f}, {s['ci95'][1]:+.3f}]",
+            holm = s.get("p_value_holm")
+            rows.append({"metric": key.replace("_at_", "@"), labels[0]: pct(s[labels[0]]), labels[1]: pct(s[labels[1]]),
+                         "delta": pp(s["delta"]), "95% CI": f"[{pp(s['ci95'][0])}, {pp(s['ci95'][1])}]",
                          "role": s.get("role", ""),
                          "p (decides)": show_p(s.get("p_value_decision", s["p_value"]), stats.get("resamples"),
                                                s.get("p_decision_method", "")),
-                         "p method": s.get("p_decision_method", ""), "superior": s["superior"]})
+                         "p method": s.get("p_decision_method", ""),
+                         "Holm p": show_p(holm, stats.get("resamples"), "permutation") if holm is not None
+                         else "– (one k: no adjustment)",
+                         "superior": "yes" if s["superior"] else "no"})
     return rows
 
 
@@ -200,3 +271,11 @@ def kpi_rows(stats: dict) -> list[dict]:
     return [{"KPI": k["label"], "target": k["target"], "measured": k["shown"],
              "held": "not measured" if k["held"] is None else ("✓" if k["held"] else "✗")}
             for k in (stats.get("gate") or {}).get("kpis", [])]
+
+
+def pdf_first_page_png(pdf: bytes, dpi: int = 60) -> bytes:
+    """Page 1 of a PDF as PNG (poppler's pdftoppm, as `make test` installs it), for a preview."""
+    import subprocess
+    proc = subprocess.run(["pdftoppm", "-png", "-r", str(dpi), "-f", "1", "-l", "1", "-"], input=pdf,
+                          capture_output=True, timeout=60, check=True)
+    return proc.stdout

@@ -216,7 +216,10 @@ def job_status(run_dir: str | Path) -> dict | None:
     f = Path(run_dir) / "job.json"
     if not f.exists():
         return None
-    job = read_json(f)
+    try:
+        job = read_json(f)
+    except (DataError, OSError) as exc:  # a broken job record is shown as such, never a broken screen
+        return {"status": "unreadable", "error": str(exc)}
     if job.get("status") == "running" and not pid_alive(job.get("pid")):
         job["status"] = "interrupted"
     return job
