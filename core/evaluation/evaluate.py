@@ -21,6 +21,7 @@ from core.tasks import data
 from core.tasks import prompts
 from core.base.errors import SamplesError
 from core.evaluation.config import EvalConfig
+from core.sandbox.checks import split_test_lines
 from core.sandbox.pool import SAMPLE_ENVIRONMENT, Job, Limits, SandboxPool
 from core.base.machine import git_commit, machine_info, now_iso, package_versions
 from core.evaluation.collect import summarize_results
@@ -94,6 +95,16 @@ def missing_results(sample_rows: list[dict], dataset: data.Dataset) -> list[dict
                   "error": "no sample for this task in the samples file: counted as a failure"}
                  for i in range(n - len(ids))]
     return rows
+
+
+def _job(key, task, completion: str, challenge: bool) -> Job:
+    """A sample's sandbox job: its task's assert lines rewritten once per task (the expected values stay
+    out of the sample's process, core/sandbox/checks.py), the completion as it is."""
+    lines = task.test_lines(challenge)
+    if not lines:
+        return Job(key, task.program(completion, challenge))
+    block, expected = split_test_lines(lines)
+    return Job(key, task.program(completion, challenge, test_block=block), checks=expected)
 
 
 def _order(dataset: data.Dataset):
@@ -188,8 +199,7 @@ def _execute(cfg, run, dataset, template, sample_rows, limits, resumed, generato
     started = time.monotonic()
     isolation = None
     if todo:
-        jobs = (Job(key(r), tasks[data.task_key(r["task_id"])].program(r["completion"], cfg.challenge_tests))
-                for r in todo)
+        jobs = (_job(key(r), tasks[data.task_key(r["task_id"])], r["completion"], cfg.challenge_tests) for r in todo)
         with SandboxPool(cfg.workers, limits) as pool, \
                 JsonlAppender(run.file("results.jsonl"), flush_every_s=0.25) as res_out, \
                 JsonlAppender(run.file("timings.jsonl"), flush_every_s=0.25) as time_out, \

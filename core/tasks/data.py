@@ -52,8 +52,9 @@ class Task:
     def is_humaneval(self) -> bool:
         return bool(self.test_code)
 
-    def program(self, completion: str, challenge: bool = False) -> str:
-        """The program a sample is judged by; it passes only if it runs to its end."""
+    def program(self, completion: str, challenge: bool = False, test_block: str | None = None) -> str:
+        """The program a sample is judged by; it passes only if it runs to its end. test_block, where
+        given, stands for MBPP's assert lines (the sandbox's rewrite of them, core/sandbox/checks.py)."""
         if self.test_runs_itself:  # as MultiPL-E rows are scored: the prompt's imports, the program, its test
             imports = [line for line in self.description.splitlines() if line.startswith(("import ", "from "))]
             return "\n".join([*imports, completion, "", self.test_code]) + "\n"
@@ -61,9 +62,12 @@ class Task:
             return f"{self.description}{completion}\n\n{self.test_code}\n\ncheck({self.entry_point})\n"
         # The solution comes before test_setup_code: tasks 367 and 927 build their fixtures
         # from classes the solution defines.
-        tests = self.tests + (self.challenge_tests if challenge else ())
+        tests = (test_block,) if test_block is not None else self.tests + (self.challenge_tests if challenge else ())
         parts = [*self.imports, completion, self.setup, *tests]
         return "\n".join(p for p in parts if p) + "\n"
+
+    def test_lines(self, challenge: bool = False) -> tuple[str, ...]:
+        return () if self.test_code else self.tests + (self.challenge_tests if challenge else ())
 
 
 @dataclass
