@@ -31,9 +31,9 @@ def offline() -> bool:
 
 
 def _not_available(name: str, exc: Exception) -> ModelSpecError:
-    where = "the local Hugging Face cache (HF_HUB_OFFLINE is set)" if offline() else "the hub or the local cache"
+    where = "in the local Hugging Face cache (HF_HUB_OFFLINE is set)" if offline() else "on the hub or in the local cache"
     return ModelSpecError(
-        f"hf:{name} is neither a local directory nor loadable from {where} ({type(exc).__name__}); download it "
+        f"hf:{name} is neither a local directory nor {where} ({type(exc).__name__}); download it "
         f"where the hub is reachable (huggingface-cli download {name} --local-dir DIR) and pass hf:DIR")
 
 
