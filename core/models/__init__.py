@@ -82,4 +82,4 @@ def load_hrm(arg: str):
     model, meta = load_checkpoint(arg)
     own = Path(arg) / "tokenizer.json"
     tok = load_tokenizer(str(own) if own.is_file() else meta.get("tokenizer"))
-    return HRMGenerator(model, tok, f"hrm:{arg}", trained=bool(meta.get("trained_steps", 0)))
+    return HRMGenerator(model, tok, f"hrm:{arg}", trained=bool(meta.get("trained", meta.get("trained_steps", 0))))
