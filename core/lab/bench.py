@@ -159,7 +159,10 @@ def measure(models: list[BenchModel], cfg: BenchConfig) -> dict:
                        "throughput_rounds": cfg.throughput_repeats}
         if dev.type == "cpu":
             out[m.spec]["latency_check_ms"] = independent_latency_ms(m, ids[m.spec])
-        else:
+        else:  # this model's own peak: one throughput call after the counters are reset
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(dev)
+            m.generate(prompts[m.spec], cfg.new_tokens)
             out[m.spec]["peak_cuda_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20
     return out
 
