@@ -86,10 +86,10 @@ class BenchModel:
             # transformers 5 renames past_key_values to cache (the old name warns from 5.2x, goes in 5.40)
             name = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
             out = self.model(input_ids=prompts, use_cache=True)
-            past, logits = out.past_key_values, out.logits[:, -1]
+            past, logits = getattr(out, name), out.logits[:, -1]
             for _ in range(new_tokens):
                 out = self.model(input_ids=logits.argmax(-1, keepdim=True), use_cache=True, **{name: past})
-                past, logits = out.past_key_values, out.logits[:, -1]
+                past, logits = getattr(out, name), out.logits[:, -1]
         return new_tokens * prompts.shape[0]
 
 
