@@ -27,7 +27,8 @@ class EvalConfig:
     temperature: float = setting(0.0, "sampling temperature (0: greedy)", table="pipeline", form="Temperature (eval)",
                                  minimum=0)
     top_p: float = setting(1.0, "nucleus sampling mass (no top-k for any model)", table="pipeline", minimum=0)
-    max_new_tokens: int = setting(256, "new tokens per sample at most (MBPP's references: 99% under 250)",
+    max_new_tokens: int = setting(256, "new tokens per sample at most (MBPP's reference solutions: 99 in 100 under "
+                                       "250 tokens)",
                                   table="pipeline", form="Max new tokens (eval)", minimum=1)
     context_window: int = setting(1024, "tokens of prompt + new tokens every model works in (GPT-2's 1,024): a "
                                         "longer prompt keeps its last tokens, and the run counts it", table="pipeline",
