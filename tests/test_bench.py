@@ -17,9 +17,13 @@ def test_bench_measures_every_figure_side_by_side(tmp_path, mbpp_path):
     GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_layer=2, n_embd=64, n_head=2)).save_pretrained(tmp_path / "g")
     tok.save_pretrained(tmp_path / "g")
     baseline = f"hf:{tmp_path / 'g'}"
-    report = run_bench(BenchConfig(models=["hrm:tiny", baseline], out=str(tmp_path / "bench.json"), repeats=1,
-                                   throughput_repeats=1, train_steps=1, data_path=str(mbpp_path), seq_len=64, batch=2,
-                                   new_tokens=4))
+    threads = torch.get_num_threads()
+    try:
+        report = run_bench(BenchConfig(models=["hrm:tiny", baseline], out=str(tmp_path / "bench.json"), repeats=2,
+                                       throughput_repeats=2, train_steps=1, data_path=str(mbpp_path), seq_len=64,
+                                       batch=2, new_tokens=4, threads=1, device="cpu"))
+    finally:
+        torch.set_num_threads(threads)
     saved = json.loads((tmp_path / "bench.json").read_text())
     assert saved["candidate"] == "hrm:tiny" and saved["baseline"] == baseline
     tiny, gpt2 = saved["models"]["hrm:tiny"], saved["models"][baseline]
@@ -33,7 +37,11 @@ def test_bench_measures_every_figure_side_by_side(tmp_path, mbpp_path):
     from core.lab.bench import format_report
     text = format_report(report) + format_efficiency(report)
     assert "measured side by side in this run" in text and "Latency vs baseline" in text and "latency" in text
-    assert saved["machine"]["cores"] and report["torch_threads"] >= 1
+    assert saved["machine"]["cores"] and saved["torch_threads"] == 1  # --threads set and recorded
+    assert "no generate()" in saved["decode_loop"] and saved["kpi_device"] == "cpu" and "gpu" not in tiny
+    for f in (tiny, gpt2):
+        assert f["throughput_spread"][0] <= f["throughput_tok_s"] <= f["throughput_spread"][1]
+        assert f["throughput_rounds"] == f["latency_rounds"] == 2
 
 
 def test_kv_cache_benchmark_reports_both_ways():

@@ -121,3 +121,13 @@ def test_n_above_one_at_temperature_zero_is_refused_in_one_line(tmp_path):
         "error: --n 2 at temperature 0 gives 2 identical greedy samples per task; use --n 1 for greedy pass@1, "
         "or sample (e.g. --temperature 0.8 --top-p 0.95) for pass@k"]
     assert not (tmp_path / "r").exists()
+
+
+def test_every_commands_help_renders():
+    """A setting's help text is an argparse format string: a bare % in it broke `eval --help`."""
+    import argparse
+    parser = build_parser()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert len(subs.choices) > 10
+    for name, sub in subs.choices.items():
+        assert sub.format_help(), name

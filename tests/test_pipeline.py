@@ -21,6 +21,7 @@ data_path = "{data}"
 split = "test"
 limit = 4
 ks = [1]
+max_new_tokens = 16
 
 [train]
 model = "hrm:tiny"
@@ -30,7 +31,6 @@ seq_len = 128
 
 [candidate]
 model = "train"
-max_new_tokens = 16
 
 [baseline]
 samples = "{samples}"
@@ -173,10 +173,13 @@ def test_a_failing_step_stops_with_one_line_and_the_same_command_resumes(tmp_pat
     # settings come from the run kinds' config dataclasses: a key they do not know, or of the wrong type
     ("[train]\nmodel = 'hrm:tiny'\nsplit = 'train'\n[candidate]\nmodel = 'train'\n[baseline]\nmodel = 'oracle'\n",
      "unknown key 'split' in [train]"),
-    ("[candidate]\nmodel = 'oracle'\nn = 'two'\n[baseline]\nmodel = 'oracle'\n", "n = 'two' should be int"),
+    ("[pipeline]\nn = 'two'\n[candidate]\nmodel = 'oracle'\n[baseline]\nmodel = 'oracle'\n", "n = 'two' should be int"),
+    # the protocol is one for both sides: a side cannot set its own
+    ("[candidate]\nmodel = 'oracle'\ntemperature = 0.2\n[baseline]\nmodel = 'oracle'\n",
+     "unknown key 'temperature' in [candidate]"),
     ("[pipeline]\nks = 10\n[candidate]\nmodel = 'oracle'\n[baseline]\nmodel = 'oracle'\n", "ks = 10 should be tuple"),
     ("[train]\nsteps = 3\n[candidate]\nmodel = 'train'\n[baseline]\nmodel = 'oracle'\n", "[train] needs model"),
-    ("[candidate]\nmodel = 'oracle'\nn = 0\n[baseline]\nmodel = 'oracle'\n", "n (flag --n) must be >= 1"),
+    ("[pipeline]\nn = 0\n[candidate]\nmodel = 'oracle'\n[baseline]\nmodel = 'oracle'\n", "n (flag --n) must be >= 1"),
     ("[pipeline]\nks = [0]\n[candidate]\nmodel = 'oracle'\n[baseline]\nmodel = 'oracle'\n", "must be whole numbers >= 1"),
     ("[pipeline]\nout_dir = 5\n[candidate]\nmodel = 'oracle'\n[baseline]\nmodel = 'oracle'\n", "out_dir = 5"),
     ("[candidate]\nmodel = 'oracle'\n[baseline]\nmodel = 'oracle'\n[gate]\nallow_mismatch = 'temperature'\n",

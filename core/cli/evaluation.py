@@ -37,6 +37,11 @@ def _cmd_eval(args) -> int:
     print("  status: " + ", ".join(f"{k} {v}" for k, v in s["status_counts"].items()))
     t = s["timings"]
     rate = f"{t['samples_per_s']:.1f} samples/s" if t["samples_per_s"] else "nothing left to execute"
+    if t.get("generated_now"):
+        print(f"  generated {t['generated_now']} samples in {t['generation_wall_s']:.1f} s "
+              f"({t['generation_samples_per_s']:.2f} samples/s, batch {t['batch']})")
+    if s.get("prompts_cut"):
+        print(f"  {s['prompts_cut']} prompt(s) longer than the context window allows kept their last tokens")
     print(f"  executed {t['executed_now']} samples in {t['exec_wall_s']:.1f} s ({rate}, {t['workers']} workers)")
     return 0
 

@@ -1,4 +1,4 @@
-"""Models: train, bench, bench-kv."""
+"""Models: train, bench, bench-kv, convert-hrm."""
 from __future__ import annotations
 
 import os
@@ -70,4 +70,28 @@ def _cmd_bench_kv(args) -> int:
     return 0
 
 
-COMMANDS = {"train": (_add_train, _cmd_train), "bench": (_add_bench, _cmd_bench), "bench-kv": (_add_bench_kv, _cmd_bench_kv)}
+def _add_convert(sub) -> None:
+    p = sub.add_parser("convert-hrm", help="import a checkpoint of the reference HRM code (sapientinc/HRM) as hrm:DST",
+                       description="Reads SRC (a step_N file or its checkpoint directory, with all_config.yaml) and "
+                                   "writes an hrm:DST checkpoint: names mapped, compile prefixes stripped, the untied "
+                                   "output head kept, the halting head dropped (with a note).")
+    p.add_argument("src", metavar="SRC")
+    p.add_argument("dst", metavar="DST")
+    p.add_argument("--tokenizer", default="hrm-bpe-16k", help="hrm-bpe-16k, gpt2 or a tokenizer.json (copied into DST)")
+    p.add_argument("--max-seq-len", type=int, default=2048, help="positions of the converted model (default 2048)")
+    for flag in ("heads", "h-cycles", "l-cycles"):
+        p.add_argument(f"--{flag}", type=int, default=None, help="when all_config.yaml does not say")
+
+
+def _cmd_convert(args) -> int:
+    from core.models.convert import convert_reference
+    notes = convert_reference(args.src, args.dst, args.tokenizer, args.max_seq_len, heads=args.heads,
+                              h_cycles=args.h_cycles, l_cycles=args.l_cycles)
+    print(f"wrote hrm:{args.dst}")
+    for note in notes:
+        print(f"  note: {note}")
+    return 0
+
+
+COMMANDS = {"train": (_add_train, _cmd_train), "bench": (_add_bench, _cmd_bench), "bench-kv": (_add_bench_kv, _cmd_bench_kv),
+            "convert-hrm": (_add_convert, _cmd_convert)}

@@ -1,8 +1,9 @@
 """Comparability: two runs are compared only when they answered the same question the same way.
 
-Both runs' manifests are read and every field of the shared protocol is checked: the data set
-(name, split, sha256), the generation settings (prompt template, n, temperature, top_p,
-max_new_tokens, stop sequences) and the execution settings (timeout, challenge tests, sandbox
+Both runs' manifests are read and every field of the shared protocol (core.evaluation.protocol,
+the manifest's "protocol") is checked: the data set (name, split, sha256), the generation settings
+(prompt template, n, temperature, top_p, top_k, max_new_tokens, stop sequences, context window and
+rule) and the execution settings (timeout, challenge tests, sandbox
 limits), and both runs must have finished. A difference is refused with one line naming the
 field, unless the caller accepts it by name (`--allow-mismatch FIELD`); what was accepted is
 recorded in stats.json, the PDF and the PR comment. Runs scored from a samples file, and the
@@ -17,8 +18,8 @@ from core.base.errors import UsageError
 from core.base.store import RunDir
 
 DATASET = ("dataset.name", "dataset.split", "dataset.sha256")
-SAMPLING = ("protocol.prompt", "protocol.n", "protocol.temperature", "protocol.top_p", "protocol.max_new_tokens",
-            "protocol.stop")
+SAMPLING = ("protocol.prompt", "protocol.n", "protocol.temperature", "protocol.top_p", "protocol.top_k",
+            "protocol.max_new_tokens", "protocol.stop", "protocol.context_window", "protocol.context_policy")
 EXECUTION = ("protocol.timeout_s", "protocol.challenge_tests", "protocol.limits", "protocol.environment")
 FIELDS = DATASET + SAMPLING + EXECUTION
 GROUPS = {"dataset": DATASET, "sampling": SAMPLING, "execution": EXECUTION}

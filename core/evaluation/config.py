@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from core.base.config import setting, validate
 from core.base.errors import UsageError
+from core.models.device import check_device
 
 
 @dataclass
@@ -21,27 +22,38 @@ class EvalConfig:
                                       "hf-arch:NAME, openai:URL#MODEL", cli=False, table="side")
     samples: str | None = setting(None, "score completions generated elsewhere (JSONL: task_id, completion; "
                                         "several per task allowed)", cli=False, table="side", metavar="FILE")
-    n: int = setting(1, "samples per task", table="side", form="Samples per task (eval)", minimum=1)
-    temperature: float = setting(0.0, "sampling temperature (0: greedy)", table="side", form="Temperature (eval)",
+    # The protocol (core.evaluation.protocol): the pipeline holds it once, in [pipeline], for both sides.
+    n: int = setting(1, "samples per task", table="pipeline", form="Samples per task (eval)", minimum=1)
+    temperature: float = setting(0.0, "sampling temperature (0: greedy)", table="pipeline", form="Temperature (eval)",
                                  minimum=0)
-    top_p: float = setting(1.0, "nucleus sampling mass", table="side", minimum=0)
-    max_new_tokens: int = setting(512, "new tokens per sample at most", table="side", form="Max new tokens (eval)",
-                                  minimum=1)
+    top_p: float = setting(1.0, "nucleus sampling mass (no top-k for any model)", table="pipeline", minimum=0)
+    max_new_tokens: int = setting(256, "new tokens per sample at most (MBPP's reference solutions: 99 in 100 under "
+                                       "250 tokens)",
+                                  table="pipeline", form="Max new tokens (eval)", minimum=1)
+    context_window: int = setting(1024, "tokens of prompt + new tokens every model works in (GPT-2's 1,024): a "
+                                        "longer prompt keeps its last tokens, and the run counts it", table="pipeline",
+                                  minimum=2)
     ks: tuple[int, ...] = setting((1, 10), "pass@k to report, e.g. 1,10 (a k above n is left out)", flag="--k",
                                   table="pipeline")
     prompt: str | None = setting(None, "mbpp-3shot | mbpp-docstring (MBPP; default mbpp-3shot) or humaneval",
-                                 table="side")
+                                 table="pipeline")
     timeout: float = setting(10.0, "seconds per sample", table="pipeline", minimum=0.1)
     workers: int = setting(2, "sandbox workers", table="pipeline", minimum=1)
     limit: int | None = setting(None, "only the first N tasks of the split", table="pipeline",
                                 form="Tasks (eval)", minimum=1)
     challenge_tests: bool = setting(False, "also run MBPP's challenge_test_list", table="pipeline")
     seed: int = setting(0, "sampling seed", table="pipeline")
+    device: str = setting("auto", "auto | cpu | cuda | cuda:N: where local models run", table="pipeline")
+    dtype: str = setting("auto", "auto (bf16 on a GPU that supports it, else fp32) | fp32 | bf16 | fp16",
+                         table="pipeline", choices=("auto", "fp32", "bf16", "fp16"))
+    batch: int = setting(8, "tasks generated together by a local model (greedy output does not depend on it)",
+                         table="pipeline", minimum=1)
     progress: bool = True
     extra_manifest: dict = field(default_factory=dict)
 
     def __post_init__(self):
         validate(self)
+        check_device(self.device)
         if not self.ks or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in self.ks):
             raise UsageError(f"ks (flag --k) must be whole numbers >= 1, e.g. 1,10; got {list(self.ks)}")
         if self.model and self.model != "oracle" and self.n > 1 and self.temperature == 0:

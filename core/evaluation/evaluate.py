@@ -25,9 +25,9 @@ from core.sandbox.checks import split_test_lines
 from core.sandbox.pool import SAMPLE_ENVIRONMENT, Job, Limits, SandboxPool
 from core.base.machine import git_commit, machine_info, now_iso, package_versions
 from core.evaluation.collect import summarize_results
-from core.evaluation.generate import POSTPROCESS, generate_samples
+from core.evaluation.generate import POSTPROCESS, context_report, generate_samples
+from core.evaluation.protocol import SAMPLED, Protocol
 from core.models import load_generator, parse_spec
-from core.models.sampling import SamplingParams
 from core.base.store import JsonlAppender, RunDir, atomic_write_json, atomic_write_jsonl, read_jsonl
 
 log = logging.getLogger(__name__)
@@ -70,8 +70,6 @@ def read_samples_file(path: str, dataset: data.Dataset) -> list[dict]:
                     "completion": row["completion"]})
     return out
 
-
-SAMPLING_FIELDS = ("prompt", "n", "temperature", "top_p", "max_new_tokens", "stop")
 
 
 def generation_kind(cfg: EvalConfig, generator) -> str:
@@ -135,16 +133,19 @@ def run_eval(cfg: EvalConfig) -> dict:
         generator = None
     else:
         spec = parse_spec(cfg.model)  # fail on a bad spec or missing weights before touching the run directory
-        generator = load_generator(spec)
+        generator = load_generator(spec, cfg.device, cfg.dtype, cfg.batch)
         sample_rows, model_label = None, str(spec)
     limits = Limits(timeout_s=cfg.timeout)
-    protocol = {"generation": generation_kind(cfg, generator), "prompt": template.name, "n": cfg.n,
-                "temperature": cfg.temperature, "top_p": cfg.top_p, "max_new_tokens": cfg.max_new_tokens,
-                "stop": list(template.stop), "timeout_s": cfg.timeout, "challenge_tests": cfg.challenge_tests,
+    shared = Protocol.of(cfg, dataset, template)
+    protocol = {"generation": generation_kind(cfg, generator), **shared.manifest(),
                 "postprocess": POSTPROCESS if generator is not None and generator.cleanup else "none (scored as given)",
                 "ks": list(cfg.ks), "limits": asdict(limits), "environment": SAMPLE_ENVIRONMENT}
     if protocol["generation"] != "model":  # nothing was sampled here: these settings would be fiction
-        protocol.update(dict.fromkeys(SAMPLING_FIELDS))
+        protocol.update(dict.fromkeys(SAMPLED))
+    context = context_report(generator, dataset, template, shared.params()) if generator is not None else None
+    if context and context["prompts_cut"]:
+        log.warning("%d of %d prompts are longer than %s's window leaves room for (%s tokens): they keep their last "
+                    "tokens", context["prompts_cut"], len(dataset.tasks), model_label, context["room_for_prompt"])
     ds_info = {"name": dataset.name, "split": dataset.split, "sha256": dataset.sha256, "path": dataset.path,
                "n_tasks": len(dataset.tasks),
                "tasks_without_samples": len({data.task_key(r["task_id"]) for r in missing_rows
@@ -157,13 +158,15 @@ def run_eval(cfg: EvalConfig) -> dict:
     manifest = {"run_id": run.run_id, "kind": "eval", "model": model_label,
                 "trained": generator.trained if generator else None,
                 "model_info": generator.describe() if generator else {"samples_file": str(Path(cfg.samples).resolve())},
-                "dataset": ds_info, "protocol": protocol, "seeds": {"sampling": cfg.seed},
+                "dataset": ds_info, "protocol": protocol, "context": context, "seeds": {"sampling": cfg.seed},
+                "runtime": {"device": cfg.device, "dtype": cfg.dtype, "batch": cfg.batch},
                 "git_commit": git_commit(), "packages": package_versions(), "machine": machine_info(),
                 "started_at": now_iso(), **cfg.extra_manifest}
     resumed = run.claim(identity, manifest)
     previous = signal.signal(signal.SIGTERM, _raise_cancelled)
     try:
-        summary = _execute(cfg, run, dataset, template, sample_rows, limits, resumed, generator, missing_rows)
+        summary = _execute(cfg, run, dataset, template, sample_rows, limits, resumed, generator, missing_rows,
+                           shared.params(), context)
     except (Cancelled, KeyboardInterrupt):
         run.update_manifest(status="cancelled", ended_at=now_iso())
         raise
@@ -175,12 +178,12 @@ def run_eval(cfg: EvalConfig) -> dict:
     return summary
 
 
-def _execute(cfg, run, dataset, template, sample_rows, limits, resumed, generator, missing_rows) -> dict:
+def _execute(cfg, run, dataset, template, sample_rows, limits, resumed, generator, missing_rows, params,
+             context) -> dict:
     samples_path = run.file("samples.jsonl")
+    generation: dict = {}
     if generator is not None:
-        params = SamplingParams(n=cfg.n, temperature=cfg.temperature, top_p=cfg.top_p,
-                                max_new_tokens=cfg.max_new_tokens, stop=template.stop, seed=cfg.seed)
-        sample_rows = generate_samples(generator, dataset, template, params, samples_path, cfg.progress)
+        sample_rows = generate_samples(generator, dataset, template, params, samples_path, cfg.progress, generation)
     elif resumed and samples_path.exists():
         sample_rows = read_jsonl(samples_path)
     else:
@@ -223,11 +226,12 @@ def _execute(cfg, run, dataset, template, sample_rows, limits, resumed, generato
     atomic_write_jsonl(run.file("timings.jsonl"), sorted(timings.values(), key=order))
     summary = summarize_results(final, cfg.ks)
     summary["missing_samples"] = len(missing_rows)
+    summary["prompts_cut"] = context["prompts_cut"] if context else None
     summary.update(run_id=run.run_id, model=run.manifest()["model"], dataset=dataset.name, split=dataset.split,
                    timings={"executed_now": len(todo), "exec_wall_s": round(exec_wall, 3),
                             "samples_per_s": round(len(todo) / exec_wall, 2) if todo and exec_wall > 0 else None,
                             "sample_time_total_s": round(sum(t["duration_s"] for t in timings.values()), 3),
-                            "workers": cfg.workers})
+                            "workers": cfg.workers, **generation})
     atomic_write_json(run.file("run_summary.json"), summary)
     run.update_manifest(status="done", ended_at=now_iso(), pid=os.getpid())
     return summary

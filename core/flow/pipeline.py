@@ -27,6 +27,7 @@ from core.base.errors import GateError, UsageError
 from core.base.config import check_table, defaults, table_keys
 from core.base.settings import KPIS_PATH, MBPP_PATH, RELEASE_TAG
 from core.evaluation.config import EvalConfig
+from core.evaluation.protocol import settings
 from core.lab.config import BenchConfig, TrainConfig
 from core.base.store import RunDir, atomic_write_json, read_json
 
@@ -156,7 +157,8 @@ class Pipeline:
 
     # ---------------------------------------------------------------- the run kinds' configs
     def shared(self) -> dict:
-        """The [pipeline] settings both eval sides share, at their EvalConfig defaults where not set."""
+        """The [pipeline] settings both eval sides share, at their EvalConfig defaults where not set: among them
+        the protocol (core.evaluation.protocol), built here once for both sides."""
         keys = table_keys(EvalConfig, "pipeline")
         return {**{k: v for k, v in defaults(EvalConfig, "toml").items() if k in keys},
                 **{k: v for k, v in self.cfg["pipeline"].items() if k in keys}}
@@ -201,7 +203,7 @@ class Pipeline:
 
     def inputs(self, name: str) -> dict:
         """The settings a step's output depends on: a step whose settings changed since it ran is not done."""
-        data = {k: self._p(k) for k in table_keys(EvalConfig, "pipeline") if k != "workers"}
+        data = {k: self._p(k) for k in table_keys(EvalConfig, "pipeline") if k not in ("workers", "batch")}
         g = self.cfg.get("gate", {})
         kpis = Path(self.kpis() or KPIS_PATH)
         by_step = {
@@ -475,7 +477,7 @@ class Pipeline:
     def _record(self, result: StepResult) -> None:
         self.results.append(result)
         atomic_write_json(self.path("pipeline.json"), {
-            "config": self.cfg, "steps": [r.__dict__ for r in self.results], "verdict": self.verdict()})
+            "config": self.cfg, "protocol": settings(self.eval_config("candidate")), "steps": [r.__dict__ for r in self.results], "verdict": self.verdict()})
 
     def verdict(self) -> str | None:
         p = self.path("stats.json")

@@ -56,8 +56,9 @@ class BenchConfig:
                                      "(pipeline default: the candidate and the baseline)",
                                 cli=False, factory=list)
     out: str | None = setting(None, "write bench.json here", table=None, metavar="FILE")
-    repeats: int = setting(5, "latency rounds (3 passes per model each)", form="Latency rounds (bench)", minimum=1)
-    throughput_repeats: int = setting(2, "throughput rounds", minimum=1)
+    repeats: int = setting(5, "latency rounds after a warm-up round (3 passes per model each)",
+                           form="Latency rounds (bench)", minimum=1)
+    throughput_repeats: int = setting(5, "throughput rounds after a warm-up round", minimum=1)
     train_steps: int = setting(2, "steps of the training loop whose peak RSS is measured", minimum=1)
     skip_train: bool = setting(False, "leave peak training RAM unmeasured", form="Skip peak training RAM (bench)")
     data_path: str = setting(MBPP_PATH, "MBPP file for the training loop's data", table="pipeline", metavar="FILE")
@@ -65,9 +66,17 @@ class BenchConfig:
                               minimum=1)
     seq_len: int = setting(512, "tokens of the latency input and of the training sequences", minimum=2)
     batch: int = setting(8, "batch of the throughput figure and of the training loop", minimum=1)
+    threads: int | None = setting(None, "torch CPU threads, recorded in bench.json (default: torch's choice)",
+                                  minimum=1)
+    device: str = setting("cpu", "cpu: the KPI's device alone; cuda[:N] or auto (a GPU where present): the same "
+                                 "figures on the GPU too, as an extra labelled column")
+    dtype: str = setting("auto", "precision of the GPU column: auto (bf16 where supported) | fp32 | bf16 | fp16",
+                         choices=("auto", "fp32", "bf16", "fp16"))
 
     def __post_init__(self):
         validate(self)
+        from core.models.device import check_device
+        check_device(self.device)
 
 
 @dataclass

@@ -41,29 +41,38 @@ def parse_spec(spec: str) -> ModelSpec:
     return ModelSpec(kind, arg)
 
 
-def load_generator(spec: ModelSpec):
-    """The Generator (core.models.interface) that turns prompts into completions for this spec."""
+def load_generator(spec: ModelSpec, device: str = "cpu", dtype: str = "auto", batch: int = 1):
+    """The Generator (core.models.interface) that turns prompts into completions for this spec; local models
+    are moved to `device` in `dtype` (core.models.device) and generate `batch` requests at a time."""
     if spec.kind == "oracle":
         from core.models.oracle import OracleGenerator
         return OracleGenerator()
+    if spec.kind == "openai":
+        from core.models.openai_compat import OpenAICompatGenerator
+        return OpenAICompatGenerator(spec.arg)
+    from core.models.device import resolve_device, resolve_dtype
+    where = resolve_device(device)
+    precision = resolve_dtype(dtype, where)
     if spec.kind == "hrm":
-        return load_hrm(spec.arg)
-    if spec.kind in ("hf", "hf-arch"):
+        gen = load_hrm(spec.arg)
+    else:
         from core.models.hf import HFGenerator
-        return HFGenerator.from_spec(spec.kind, spec.arg)
-    from core.models.openai_compat import OpenAICompatGenerator
-    return OpenAICompatGenerator(spec.arg)
+        gen = HFGenerator.from_spec(spec.kind, spec.arg)
+    gen.model.to(device=where, dtype=precision)
+    gen.batch = batch
+    return gen
 
 
 def load_hrm(arg: str):
-    """hrm:27m / hrm:tiny (untrained, random weights seeded 0) or hrm:PATH (a checkpoint)."""
+    """hrm:27m / hrm:tiny (untrained, random weights seeded 0, the pinned tokenizer) or hrm:PATH (a checkpoint,
+    with the tokenizer.json in its folder when there is one, else the tokenizer its config.json names)."""
     import torch
 
     from core.models.hrm import HRM, PRESETS, load_checkpoint, preset
     from core.models.hrm_generator import HRMGenerator
-    from core.models.tokenizer import load_tokenizer
+    from core.models.tokenizer import PINNED, load_tokenizer
     if arg in PRESETS:
-        tok = load_tokenizer()
+        tok = load_tokenizer(PINNED)
         torch.manual_seed(0)
         model = HRM(preset(arg, vocab_size=tok.vocab_size))
         return HRMGenerator(model, tok, f"hrm:{arg}", trained=False)
@@ -71,5 +80,6 @@ def load_hrm(arg: str):
     if not Path(arg).is_dir():
         raise ModelSpecError(f"hrm:{arg} is neither a preset ({', '.join(PRESETS)}) nor a checkpoint directory")
     model, meta = load_checkpoint(arg)
-    tok = load_tokenizer(meta.get("tokenizer"))
-    return HRMGenerator(model, tok, f"hrm:{arg}", trained=bool(meta.get("trained_steps", 0)))
+    own = Path(arg) / "tokenizer.json"
+    tok = load_tokenizer(str(own) if own.is_file() else meta.get("tokenizer"))
+    return HRMGenerator(model, tok, f"hrm:{arg}", trained=bool(meta.get("trained", meta.get("trained_steps", 0))))

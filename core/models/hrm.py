@@ -7,7 +7,8 @@ vectors; one segment runs H_cycles high-level cycles, each of L_cycles low-level
 followed by one high-level update
   z_H <- H(z_H + z_L)                (H sees z_L)
 and the logits come from z_H. Blocks are post-norm (RMSNorm without weights), attention uses
-RoPE, the MLP is SwiGLU, nothing has a bias, and the embedding is tied to the output layer.
+RoPE, the MLP is SwiGLU, nothing has a bias, and the embedding is tied to the output layer
+(`tie_embeddings=False` gives a separate `lm_head`, as checkpoints of the reference code have).
 
 Training uses the paper's one-step gradient: every module call but the last L and the last H of
 a segment runs under no_grad, so memory does not grow with the number of cycles. Optional deep
@@ -24,6 +25,10 @@ experiments; generation always runs the configured number of segments.
 KV cache: every (segment, cycle, layer) application of a block has its own slot (24 for the
 27M preset: L runs 2 x 2 times and H 2 times, 4 layers each), because each application sees
 different inputs. Incremental decoding therefore reproduces a full forward exactly.
+
+Batches of prompts of different lengths are left-padded: `pad` gives each row's count of leading
+pad tokens; its real tokens get positions from 0 and no real token attends to a pad, so a row's
+logits are those of the same prompt alone (batched greedy decoding equals unbatched).
 """
 from __future__ import annotations
 
@@ -54,6 +59,7 @@ class HRMConfig:
     rope_theta: float = 10000.0
     rms_eps: float = 1e-5
     act: bool = False
+    tie_embeddings: bool = True
 
     @property
     def applications(self) -> int:
@@ -102,6 +108,7 @@ class KVCache:
         self.v = torch.zeros(shape, dtype=dtype, device=device)
         self.length = 0
         self.capacity = capacity
+        self.pad = None  # leading pad tokens per row (a LongTensor [batch]) for left-padded batches
 
     @property
     def slots(self) -> int:
@@ -121,6 +128,7 @@ class KVCache:
         out.k = self.k.repeat_interleave(n, dim=1)
         out.v = self.v.repeat_interleave(n, dim=1)
         out.length, out.capacity = self.length, self.capacity
+        out.pad = None if self.pad is None else self.pad.repeat_interleave(n)
         return out
 
 
@@ -131,7 +139,7 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(cfg.hidden, 3 * cfg.hidden, bias=False)
         self.out = nn.Linear(cfg.hidden, cfg.hidden, bias=False)
 
-    def forward(self, x, cos, sin, cache: KVCache | None, slot: int):
+    def forward(self, x, cos, sin, cache: KVCache | None, slot: int, mask=None):
         b, t, _ = x.shape
         q, k, v = self.qkv(x).view(b, t, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
@@ -139,7 +147,9 @@ class Attention(nn.Module):
         if cache is not None:
             past = cache.length
             k, v = cache.store(slot, k, v)
-        if past == 0:
+        if mask is not None:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        elif past == 0:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         elif t == 1:
             y = F.scaled_dot_product_attention(q, k, v)
@@ -169,8 +179,8 @@ class Block(nn.Module):
         self.attn = Attention(cfg)
         self.mlp = SwiGLU(cfg)
 
-    def forward(self, x, cos, sin, cache, slot):
-        x = rms_norm(x + self.attn(x, cos, sin, cache, slot), self.eps)
+    def forward(self, x, cos, sin, cache, slot, mask=None):
+        x = rms_norm(x + self.attn(x, cos, sin, cache, slot, mask), self.eps)
         return rms_norm(x + self.mlp(x), self.eps)
 
 
@@ -179,10 +189,10 @@ class ReasoningModule(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(Block(cfg) for _ in range(layers))
 
-    def forward(self, z, injection, cos, sin, cache, first_slot):
+    def forward(self, z, injection, cos, sin, cache, first_slot, mask=None):
         z = z + injection
         for i, layer in enumerate(self.layers):
-            z = layer(z, cos, sin, cache, first_slot + i)
+            z = layer(z, cos, sin, cache, first_slot + i, mask)
         return z
 
 
@@ -200,6 +210,7 @@ class HRM(nn.Module):
         self.register_buffer("z_h_init", nn.init.trunc_normal_(torch.empty(cfg.hidden), std=1.0, a=-2, b=2))
         self.register_buffer("z_l_init", nn.init.trunc_normal_(torch.empty(cfg.hidden), std=1.0, a=-2, b=2))
         self.q_head = nn.Linear(cfg.hidden, 2) if cfg.act else None
+        self.lm_head = None if cfg.tie_embeddings else nn.Linear(cfg.hidden, cfg.vocab_size, bias=False)
         self.apply(self._init)
 
     @staticmethod
@@ -214,10 +225,10 @@ class HRM(nn.Module):
 
     def param_counts(self) -> dict:
         total = sum(p.numel() for p in self.parameters())
-        embedding = self.embed.weight.numel()
+        embedding = self.embed.weight.numel() + (self.lm_head.weight.numel() if self.lm_head is not None else 0)
         return {"total": total, "embedding": embedding, "non_embedding": total - embedding}
 
-    def _segment(self, z_h, z_l, x, cos, sin, cache, first_slot):
+    def _segment(self, z_h, z_l, x, cos, sin, cache, first_slot, mask=None):
         cfg = self.cfg
         slot = first_slot
         order = []
@@ -229,28 +240,42 @@ class HRM(nn.Module):
             grad = torch.is_grad_enabled() and call in (last_l, last_h)
             with torch.set_grad_enabled(grad):
                 if call[0] == "L":
-                    z_l = self.L(z_l, z_h + x, cos, sin, cache, slot)
+                    z_l = self.L(z_l, z_h + x, cos, sin, cache, slot, mask)
                     slot += cfg.l_layers
                 else:
-                    z_h = self.H(z_h, z_l, cos, sin, cache, slot)
+                    z_h = self.H(z_h, z_l, cos, sin, cache, slot, mask)
                     slot += cfg.h_layers
         return z_h, z_l, slot
 
-    def forward(self, ids: torch.Tensor, cache: KVCache | None = None, all_segments: bool = False):
-        """Logits [batch, time, vocab] of the last segment (or a list, one per segment)."""
+    def forward(self, ids: torch.Tensor, cache: KVCache | None = None, all_segments: bool = False, pad=None):
+        """Logits [batch, time, vocab] of the last segment (or a list, one per segment). `pad`: leading pad
+        tokens per row of a left-padded batch (kept by the cache for the steps after the prefill)."""
         b, t = ids.shape
         past = cache.length if cache is not None else 0
         if past + t > self.cfg.max_seq_len:
             raise ValueError(f"sequence of {past + t} tokens exceeds max_seq_len {self.cfg.max_seq_len}")
+        if pad is None and cache is not None:
+            pad = cache.pad
+        elif pad is not None and cache is not None:
+            cache.pad = pad
         positions = torch.arange(past, past + t, device=ids.device)
-        cos, sin = self.rotary(positions)
+        mask = None
+        if pad is not None and bool(pad.any()):
+            keys = torch.arange(past + t, device=ids.device)
+            # causal, and no real token sees a pad; a pad sees itself so that its row is never empty
+            mask = (keys[None, None, :] <= positions[None, :, None]) & (keys[None, None, :] >= pad[:, None, None])
+            mask = (mask | (keys[None, None, :] == positions[None, :, None])).unsqueeze(1)
+            positions = (positions[None, :] - pad[:, None]).clamp(min=0)
+            cos, sin = (c.unsqueeze(1) for c in self.rotary(positions))
+        else:
+            cos, sin = self.rotary(positions)
         x = self.embed(ids) * math.sqrt(self.cfg.hidden)
         z_h = self.z_h_init.expand(b, t, -1)
         z_l = self.z_l_init.expand(b, t, -1)
         outputs, slot = [], 0
         for _ in range(self.cfg.segments):
-            z_h, z_l, slot = self._segment(z_h, z_l, x, cos, sin, cache, slot)
-            outputs.append(F.linear(z_h, self.embed.weight))
+            z_h, z_l, slot = self._segment(z_h, z_l, x, cos, sin, cache, slot, mask)
+            outputs.append(F.linear(z_h, self.embed.weight) if self.lm_head is None else self.lm_head(z_h))
             z_h, z_l = z_h.detach(), z_l.detach()
         if cache is not None:
             cache.length += t

@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 import torch
@@ -77,9 +78,9 @@ def test_hf_arch_gpt2_is_the_real_size_and_untrained():
     assert gen.trained is False
 
 
-def test_offline_hub_name_says_how_to_pass_a_directory(monkeypatch):
-    monkeypatch.delenv("HRM_GATE_HF_ONLINE", raising=False)
-    with pytest.raises(ModelSpecError, match="local directory.*hf:DIR"):
+def test_offline_hub_name_says_how_to_pass_a_directory():
+    assert os.environ["HF_HUB_OFFLINE"] == "1"  # the ecosystem's switch, set by conftest, not a variable of ours
+    with pytest.raises(ModelSpecError, match="local directory.*HF_HUB_OFFLINE.*hf:DIR"):
         load_generator(parse_spec("hf:Salesforce/codet5-small"))
 
 
@@ -94,3 +95,30 @@ def test_sampling_is_pure_top_p_like_every_other_model(small_gpt2):
     probs = torch.softmax(logits, -1).sort(descending=True).values
     nucleus = int((probs.cumsum(0) - probs < 0.95).sum())
     assert nucleus > 1000  # what top-p alone keeps: the draws above come from it, not from 50 tokens
+
+
+PROMPTS = ["def add(a, b):", "# a longer prompt, so that the batch needs left padding\nimport os\ndef f(x):",
+           "x = 1", "class Stack:\n    def push(self, item):"]
+
+
+def test_batched_greedy_equals_unbatched(small_gpt2):
+    """Four prompts of different lengths in one left-padded batch give each the output it gets alone."""
+    from core.models.interface import Request
+    gen = load_generator(parse_spec(f"hf:{small_gpt2}"), batch=1)
+    requests = [Request(p, SamplingParams(max_new_tokens=16, seed=i)) for i, p in enumerate(PROMPTS)]
+    alone = dict(gen.generate_many(requests))
+    gen.batch = 4
+    together = dict(gen.generate_many(requests))
+    assert together == alone and len({t[0] for t in alone.values()}) > 1
+
+
+def test_a_prompt_too_long_for_the_window_keeps_its_end(small_gpt2):
+    from core.models.sampling import fit_prompt
+    gen = load_generator(parse_spec(f"hf:{small_gpt2}"))
+    ids = list(range(1000))
+    kept, cut = fit_prompt(ids, SamplingParams(max_new_tokens=100), gen.positions)
+    assert cut and kept == ids[-924:]
+    kept, cut = fit_prompt(ids, SamplingParams(max_new_tokens=100, context=600), gen.positions)
+    assert cut and kept == ids[-500:]
+    assert fit_prompt(ids[:500], SamplingParams(max_new_tokens=100, context=600), gen.positions) == (ids[:500], False)
+    assert gen.generate("x " * 2000, SamplingParams(max_new_tokens=4))  # runs instead of overflowing 1,024 positions

@@ -108,3 +108,39 @@ def test_bad_specs():
         parse_spec("gpt9")
     with pytest.raises(ValueError, match="divisible"):
         HRM(HRMConfig(hidden=60, heads=8))
+
+
+def test_batched_greedy_equals_unbatched_and_sampling_keeps_its_seed():
+    """Left-padded prompts of different lengths, greedy and sampled (each request has its own generator)."""
+    from core.models.interface import Request
+    gen = load_generator(parse_spec("hrm:tiny"), batch=1)
+    prompts = ["def add(a, b):", "# longer, so the batch is padded\nimport os\ndef f(x):", "x = 1", "print("]
+    greedy = [Request(p, SamplingParams(max_new_tokens=12, seed=i)) for i, p in enumerate(prompts)]
+    sampled = [Request(p, SamplingParams(n=3, temperature=0.8, top_p=0.95, max_new_tokens=12, seed=i))
+               for i, p in enumerate(prompts)]
+    alone = {kind: dict(gen.generate_many(reqs)) for kind, reqs in (("greedy", greedy), ("sampled", sampled))}
+    gen.batch = 4
+    together = {kind: dict(gen.generate_many(reqs)) for kind, reqs in (("greedy", greedy), ("sampled", sampled))}
+    assert together == alone
+    assert len({v[0] for v in alone["greedy"].values()}) > 1 and all(len(v) == 3 for v in alone["sampled"].values())
+
+
+def test_left_padding_leaves_each_rows_logits_unchanged():
+    torch.manual_seed(3)
+    model = HRM(preset("tiny")).eval()
+    a, b = torch.randint(0, 1000, (1, 7)), torch.randint(0, 1000, (1, 12))
+    batch = torch.cat([torch.cat([torch.zeros(1, 5, dtype=torch.long), a], 1), b])
+    with torch.no_grad():
+        both = model(batch, pad=torch.tensor([5, 0]))
+        assert torch.allclose(both[0, 5:], model(a)[0], atol=1e-5)
+        assert torch.allclose(both[1], model(b)[0], atol=1e-5)
+
+
+def test_presets_pin_their_tokenizer_and_a_checkpoint_uses_its_own(tmp_path):
+    gen = load_generator(parse_spec("hrm:tiny"))
+    assert gen.tokenizer.name == "hrm-bpe-16k" and gen.model.cfg.vocab_size == gen.tokenizer.vocab_size
+    save_checkpoint(gen.model, tmp_path / "ck", {"tokenizer": "hrm-bpe-16k"})
+    gen.tokenizer.fast.backend_tokenizer.save(str(tmp_path / "ck" / "tokenizer.json"))
+    loaded = load_generator(parse_spec(f"hrm:{tmp_path / 'ck'}"))
+    assert loaded.tokenizer.name == str(tmp_path / "ck" / "tokenizer.json")
+    assert loaded.tokenizer.encode("def f(x):") == gen.tokenizer.encode("def f(x):")
