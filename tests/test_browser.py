@@ -138,6 +138,92 @@ def test_every_page_launch_significance_and_pdf(server, browser, tmp_path, mbpp_
     assert list(SHOTS.glob("report-page*.png"))
 
 
+# The README's screenshots (docs/screenshots/, committed) are rewritten only when asked:
+# HRM_GATE_UPDATE_SCREENSHOTS=1 .venv/bin/python -m pytest tests/test_browser.py -k first_run
+DOC_SHOTS = (REPO / "docs" / "screenshots" if os.environ.get("HRM_GATE_UPDATE_SCREENSHOTS")
+             else SHOTS / "first-run")
+FIRST_RUN_PAGES = {"overview": "", "runs": "runs", "accuracy": "accuracy", "significance": "significance",
+                   "efficiency": "efficiency", "training": "training", "health": "health", "tasks": "tasks",
+                   "report": "report"}
+
+
+@pytest.fixture(scope="module")
+def empty_server(tmp_path_factory):
+    store = tmp_path_factory.mktemp("browser-empty-store")
+    port = free_port()
+    env = {**os.environ, "HRM_GATE_STORE": str(store), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
+                             "--server.port", str(port), "--server.headless", "true"], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.3)
+    yield url, store
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_first_run_from_an_empty_store_to_the_verdict(empty_server, browser):
+    """A new user: the Runs screen of an empty store, one click, the runs appear without a reload (the stale
+    Runs page of issue 17), and the Overview shows the real pair's figures as core decides them."""
+    from core.decide.gate import run_gate
+    from core.decide.stats import show_p
+    from core.views.fmt import pct, pp
+    from core.views.quickstart import FIRST_PAIR, ORACLE, PUBLISHED
+    url, store = empty_server
+    overview = browser.new_page(viewport={"width": 1400, "height": 1000})  # a second tab, left open
+    overview.goto(url)
+    wait_idle(overview)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{url}/runs")
+    wait_idle(page)
+    page.get_by_text("The run store is empty").wait_for(timeout=30_000)
+    page.get_by_role("button", name="Score the published generations").click()
+    started = time.monotonic()
+    # no reload: the screen follows the jobs; the default pair's tags appear once they are done
+    for name in FIRST_PAIR:
+        page.locator("[data-testid='stMultiSelect']").get_by_text(name, exact=True).first.wait_for(timeout=120_000)
+    while time.monotonic() - started < 60 and not all((store / n / "run_summary.json").exists()
+                                                      for n in [ORACLE, *PUBLISHED]):
+        time.sleep(0.5)
+    assert all((store / n / "run_summary.json").exists() for n in [ORACLE, *PUBLISHED]), "not done within a minute"
+    assert page.get_by_text("The run store is empty").count() == 0
+
+    # the Overview tab, never reloaded, now shows the real pair
+    overview.get_by_text("ChatGPT + MapCoder", exact=True).first.wait_for(timeout=60_000)
+    overview.close()
+    stats = run_gate(str(store / FIRST_PAIR[0]), str(store / FIRST_PAIR[1]), ks=(1, 10), resamples=2000).stats
+    p1 = stats["pass_at_1"]
+    page.goto(url)  # the Overview is the home page
+    wait_idle(page)
+    page.locator("[data-testid='stMarkdown'] div[data-testid='verdict']").first.wait_for(timeout=60_000)
+    body = page.locator("[data-testid='stMain']").inner_text()
+    assert stats["verdict"] in page.locator("div[data-testid='verdict']").first.inner_text()
+    for shown in (pct(p1[FIRST_PAIR[0]]), pct(p1[FIRST_PAIR[1]]), pp(p1["delta"]),
+                  f"95% CI [{pp(p1['ci95'][0])}, {pp(p1['ci95'][1])}]", f"p = {show_p(p1['p_value_decision'])}",
+                  "ChatGPT + MapCoder", "ChatGPT + Analogical", "a significant improvement at alpha 0.05",
+                  "Oracle check"):
+        assert shown in body, shown
+    assert str(store) not in body  # no raw paths
+    DOC_SHOTS.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": 1400, "height": 2000})  # the app scrolls inside itself: a tall window
+    for name, path in FIRST_RUN_PAGES.items():
+        page.goto(f"{url}/{path}")
+        wait_idle(page, 1 if name == "accuracy" else 0)
+        page.get_by_role("heading", level=1).first.wait_for(timeout=30_000)
+        if name == "report":
+            page.get_by_role("button", name="Build the PDF").click()
+            page.get_by_role("button", name="Download summary.pdf").wait_for(timeout=120_000)
+            wait_idle(page)
+        assert page.locator("[data-testid='stException']").count() == 0, name
+        page.screenshot(path=str(DOC_SHOTS / f"{name}.png"), full_page=True)
+
+
 TOKEN = "browser-test-token-0123456789"
 
 
@@ -157,24 +243,6 @@ def hosted(tmp_path_factory, mbpp_path):
                HRM_GATE_LOGIN_ATTEMPTS="3", HRM_GATE_MAX_TASK_SAMPLES="5")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                              "--server.headless", "true"], cwd=REPO, env=env,
-
-
-# The README's screenshots (docs/screenshots/, committed) are rewritten only when asked:
-# HRM_GATE_UPDATE_SCREENSHOTS=1 .venv/bin/python -m pytest tests/test_browser.py -k first_run
-DOC_SHOTS = (REPO / "docs" / "screenshots" if os.environ.get("HRM_GATE_UPDATE_SCREENSHOTS")
-             else SHOTS / "first-run")
-FIRST_RUN_PAGES = {"overview": "", "runs": "runs", "accuracy": "accuracy", "significance": "significance",
-                   "efficiency": "efficiency", "training": "training", "health": "health", "tasks": "tasks",
-                   "report": "report"}
-
-
-@pytest.fixture(scope="module")
-def empty_server(tmp_path_factory):
-    store = tmp_path_factory.mktemp("browser-empty-store")
-    port = free_port()
-    env = {**os.environ, "HRM_GATE_STORE": str(store), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-                             "--server.port", str(port), "--server.headless", "true"], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -249,59 +317,3 @@ def test_hosted_app_anonymous_sign_in_caps_and_throttling(hosted, browser):
     guesser.get_by_text("Too many wrong tokens from this client").wait_for(timeout=30_000)
     assert guesser.get_by_text("Signed in with the access token").count() == 0
     guesser.screenshot(path=str(SHOTS / "hosted-throttled.png"), full_page=True)
-
-
-def test_first_run_from_an_empty_store_to_the_verdict(empty_server, browser):
-    """A new user: the Runs screen of an empty store, one click, the runs appear without a reload (the stale
-    Runs page of issue 17), and the Overview shows the real pair's figures as core decides them."""
-    from core.decide.gate import run_gate
-    from core.decide.stats import show_p
-    from core.views.fmt import pct, pp
-    from core.views.quickstart import FIRST_PAIR, ORACLE, PUBLISHED
-    url, store = empty_server
-    overview = browser.new_page(viewport={"width": 1400, "height": 1000})  # a second tab, left open
-    overview.goto(url)
-    wait_idle(overview)
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{url}/runs")
-    wait_idle(page)
-    page.get_by_text("The run store is empty").wait_for(timeout=30_000)
-    page.get_by_role("button", name="Score the published generations").click()
-    started = time.monotonic()
-    # no reload: the screen follows the jobs; the default pair's tags appear once they are done
-    for name in FIRST_PAIR:
-        page.locator("[data-testid='stMultiSelect']").get_by_text(name, exact=True).first.wait_for(timeout=120_000)
-    while time.monotonic() - started < 60 and not all((store / n / "run_summary.json").exists()
-                                                      for n in [ORACLE, *PUBLISHED]):
-        time.sleep(0.5)
-    assert all((store / n / "run_summary.json").exists() for n in [ORACLE, *PUBLISHED]), "not done within a minute"
-    assert page.get_by_text("The run store is empty").count() == 0
-
-    # the Overview tab, never reloaded, now shows the real pair
-    overview.get_by_text("ChatGPT + MapCoder", exact=True).first.wait_for(timeout=60_000)
-    overview.close()
-    stats = run_gate(str(store / FIRST_PAIR[0]), str(store / FIRST_PAIR[1]), ks=(1, 10), resamples=2000).stats
-    p1 = stats["pass_at_1"]
-    page.goto(url)  # the Overview is the home page
-    wait_idle(page)
-    page.locator("[data-testid='stMarkdown'] div[data-testid='verdict']").first.wait_for(timeout=60_000)
-    body = page.locator("[data-testid='stMain']").inner_text()
-    assert stats["verdict"] in page.locator("div[data-testid='verdict']").first.inner_text()
-    for shown in (pct(p1[FIRST_PAIR[0]]), pct(p1[FIRST_PAIR[1]]), pp(p1["delta"]),
-                  f"95% CI [{pp(p1['ci95'][0])}, {pp(p1['ci95'][1])}]", f"p = {show_p(p1['p_value_decision'])}",
-                  "ChatGPT + MapCoder", "ChatGPT + Analogical", "a significant improvement at alpha 0.05",
-                  "Oracle check"):
-        assert shown in body, shown
-    assert str(store) not in body  # no raw paths
-    DOC_SHOTS.mkdir(parents=True, exist_ok=True)
-    page.set_viewport_size({"width": 1400, "height": 2000})  # the app scrolls inside itself: a tall window
-    for name, path in FIRST_RUN_PAGES.items():
-        page.goto(f"{url}/{path}")
-        wait_idle(page, 1 if name == "accuracy" else 0)
-        page.get_by_role("heading", level=1).first.wait_for(timeout=30_000)
-        if name == "report":
-            page.get_by_role("button", name="Build the PDF").click()
-            page.get_by_role("button", name="Download summary.pdf").wait_for(timeout=120_000)
-            wait_idle(page)
-        assert page.locator("[data-testid='stException']").count() == 0, name
-        page.screenshot(path=str(DOC_SHOTS / f"{name}.png"), full_page=True)

@@ -59,6 +59,9 @@ data_path = "{data}"
 split = "test"
 limit = 3
 ks = [1, 10]
+n = 10
+temperature = 0.8
+max_new_tokens = 8
 
 [train]
 model = "hrm:tiny"
@@ -68,9 +71,6 @@ seq_len = 128
 
 [candidate]
 model = "train"
-n = 10
-temperature = 0.8
-max_new_tokens = 8
 
 [baseline]
 samples = "{samples}"
