@@ -100,10 +100,16 @@ def test_every_page_launch_significance_and_pdf(server, browser, tmp_path, mbpp_
     page.get_by_label("Run name").fill("from-browser")
     page.get_by_label("Model spec (overrides the model above)").fill("oracle")
     page.get_by_role("spinbutton", name="Tasks (eval)").fill("10")  # the same 10 tasks as the stored runs: comparable
-    page.get_by_role("button", name="Launch").click()
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (store / "from-browser" / "job.json").exists():
-        time.sleep(0.3)
+    for _ in range(3):  # on a loaded machine a click can land while the page is still rerunning
+        page.get_by_role("button", name="Launch").click()
+        clicked = time.monotonic()
+        while time.monotonic() - clicked < 30 and not (store / "from-browser" / "job.json").exists():
+            time.sleep(0.3)
+        if (store / "from-browser" / "job.json").exists():
+            break
+        errors = page.locator("[data-testid='stAlertContentError']")
+        assert errors.count() == 0, errors.first.inner_text()
     page.screenshot(path=str(SHOTS / "runs-launched.png"), full_page=True)
     assert (store / "from-browser" / "job.json").exists(), "the form did not launch the run"
     while time.monotonic() < deadline and not (store / "from-browser" / "run_summary.json").exists():
