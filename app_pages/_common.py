@@ -120,6 +120,22 @@ def pick_pair(runs: list[str], labels=("Candidate", "Baseline")) -> tuple[str, s
     return cand, base
 
 
+def choose_tasks(cand: str, base: str) -> bool:
+    """Whether to compare on the tasks both runs have: offered, with the dropped counts, where the task sets
+    differ. A run whose files cannot be read is named and the screen stops there."""
+    from core.base.errors import GateError
+    from core.views.overview import task_overlap
+    try:
+        overlap = task_overlap(store() / cand, store() / base)
+    except GateError as exc:
+        st.error(f"These two runs cannot be compared: {exc}")
+        st.stop()
+    if not (overlap["only_a"] or overlap["only_b"]):
+        return False
+    return st.checkbox(f"Compare on the {overlap['common']:,} tasks both runs have (drops {overlap['only_a']:,} of "
+                       f"the candidate's and {overlap['only_b']:,} of the baseline's)", value=True)
+
+
 def setting_input(field: dict):
     """A launch-form input for one setting of a run kind's config (core.views.jobs.form_fields)."""
     default, low = field["default"], field["minimum"]

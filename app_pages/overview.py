@@ -5,10 +5,10 @@ import streamlit as st
 
 from core.base.errors import GateError
 from core.views.dashboard import eval_runs
-from core.views.overview import LIGHT_COLOURS, committed_overview, pair_overview, task_overlap
+from core.views.overview import LIGHT_COLOURS, committed_overview, pair_overview
 from core.views.quickstart import ORACLE
 from core.base.store import RunDir, read_json
-from app_pages._common import follow_store, pick_pair, store
+from app_pages._common import choose_tasks, follow_store, pick_pair, store
 
 st.title("Overview")
 follow_store()
@@ -26,16 +26,7 @@ if source.startswith("The chosen pair"):
     if cand == base:
         st.warning("Candidate and baseline are the same run: choose two.")
         st.stop()
-    try:
-        overlap = task_overlap(store() / cand, store() / base)
-    except GateError as exc:  # a run whose files cannot be read: named, the screen stays
-        st.error(f"These two runs cannot be compared: {exc}")
-        st.stop()
-    intersection = False
-    if overlap["only_a"] or overlap["only_b"]:
-        intersection = st.checkbox(
-            f"Compare on the {overlap['common']:,} tasks both runs have (drops {overlap['only_a']:,} of the "
-            f"candidate's and {overlap['only_b']:,} of the baseline's)", value=True)
+    intersection = choose_tasks(cand, base)
     try:
         with st.spinner("deciding (paired bootstrap, in memory)..."):
             view = pair_overview(store() / cand, store() / base, store(), intersection=intersection)

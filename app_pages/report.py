@@ -9,8 +9,8 @@ from core.base.store import list_runs
 from core.decide.gate import run_gate
 from core.publish.report import build_report
 from core.views.dashboard import eval_runs, pdf_first_page_png
-from core.views.overview import COLOURS, matching_bench, task_overlap
-from app_pages._common import access_policy, pick_pair, signed_in, store
+from core.views.overview import COLOURS, matching_bench
+from app_pages._common import access_policy, choose_tasks, pick_pair, signed_in, store
 
 st.title("Report")
 runs = [r.run_id for r in eval_runs(store())]
@@ -21,16 +21,7 @@ cand, base = pick_pair(runs)
 train_runs = ["(none)"] + [r.run_id for r in list_runs(store(), readable_only=True)
                             if r.manifest().get("kind") == "train"]
 train = st.selectbox("Training run", train_runs)
-try:
-    overlap = task_overlap(store() / cand, store() / base)
-except GateError as exc:  # a run whose files cannot be read: named, the screen stays
-    st.error(f"These two runs cannot be compared: {exc}")
-    st.stop()
-intersection = False
-if overlap["only_a"] or overlap["only_b"]:
-    intersection = st.checkbox(
-        f"Compare on the {overlap['common']:,} tasks both runs have (drops {overlap['only_a']:,} of the "
-        f"candidate's and {overlap['only_b']:,} of the baseline's)", value=True)
+intersection = choose_tasks(cand, base)
 if not signed_in(access_policy()):
     st.caption("Sign in to build the PDF.")
 elif st.button("Build the PDF", type="primary"):

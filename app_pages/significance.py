@@ -7,8 +7,8 @@ from core.base.errors import GateError
 from core.decide.gate import describe_power, run_gate
 from core.decide.kpi import load_kpis
 from core.views.dashboard import eval_runs, kpi_rows, stats_rows
-from core.views.overview import matching_bench, short_path, task_overlap
-from app_pages._common import access_policy, app_config, pick_pair, signed_in, store
+from core.views.overview import matching_bench, short_path
+from app_pages._common import access_policy, app_config, choose_tasks, pick_pair, signed_in, store
 
 st.title("Significance")
 st.caption("Paired by task: per-task pass@k, a paired bootstrap CI and a two-sided sign-flip permutation p-value "
@@ -33,16 +33,7 @@ else:  # hosted, anonymous: a light test only
     c4.number_input("Resamples (sign in for more)", value=most, disabled=True)
 resamples = min(int(resamples), most)  # enforced here, not only by the widget
 seed = c5.number_input("Seed", value=0)
-try:
-    overlap = task_overlap(store() / cand, store() / base)
-except GateError as exc:  # a run whose files cannot be read: named, the screen stays
-    st.error(f"These two runs cannot be compared: {exc}")
-    st.stop()
-intersection = False
-if overlap["only_a"] or overlap["only_b"]:
-    intersection = st.checkbox(
-        f"Compare on the {overlap['common']:,} tasks both runs have (drops {overlap['only_a']:,} of the "
-        f"candidate's and {overlap['only_b']:,} of the baseline's)", value=True)
+intersection = choose_tasks(cand, base)
 bench, foreign = matching_bench(store() / cand, store() / base, store())
 if foreign and not bench:
     st.caption(f"No bench of these two models: {', '.join(map(short_path, foreign))} measured others, so efficiency "

@@ -55,6 +55,19 @@ def atomic_write_jsonl(path: Path, rows: Iterable[Any]) -> None:
     atomic_write_text(path, "".join(jsonl_line(r) for r in rows))
 
 
+class NullAppender:
+    """A JsonlAppender that writes nothing: what ranks other than 0 of a distributed run append to."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def append(self, row):
+        pass
+
+
 class JsonlAppender:
     """Appends whole lines only, so a kill never splits a line in the middle. With flush_every_s > 0,
     lines are gathered and written together at most that often (a kill then loses at most that much,

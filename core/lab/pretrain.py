@@ -38,7 +38,7 @@ import torch.nn.functional as F
 
 from core.base.errors import GateError, ModelSpecError, UsageError
 from core.base.machine import git_commit, machine_info, now_iso, package_versions
-from core.base.store import JsonlAppender, RunDir, atomic_write_json, atomic_write_jsonl, read_jsonl
+from core.base.store import JsonlAppender, NullAppender, RunDir, atomic_write_json, atomic_write_jsonl, read_jsonl
 from core.lab.config import TrainConfig
 from core.lab.corpus import open_tokens, read_manifest
 from core.models import parse_spec
@@ -316,7 +316,7 @@ def pretrain(cfg: TrainConfig) -> dict:
     acc_loss = torch.zeros((), device=device)
     acc_steps, t_last = 0, time.perf_counter()
     try:
-        with JsonlAppender(run.file("metrics.jsonl")) if rank == 0 else _Null() as metrics:
+        with JsonlAppender(run.file("metrics.jsonl")) if rank == 0 else NullAppender() as metrics:
             for step in range(start + 1, total + 1):
                 lr = lr_at(step, cfg, total)
                 for group in optimizer.param_groups:
@@ -382,13 +382,3 @@ def pretrain(cfg: TrainConfig) -> dict:
         dist.destroy_process_group()
     return summary
 
-
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def append(self, row):
-        pass

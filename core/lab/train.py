@@ -39,7 +39,7 @@ from core.tasks import prompts
 from core.base.errors import GateError, ModelSpecError
 from core.base.machine import git_commit, machine_info, now_iso, package_versions
 from core.models import parse_spec
-from core.base.store import JsonlAppender, RunDir, atomic_write_json, atomic_write_jsonl, read_jsonl
+from core.base.store import JsonlAppender, NullAppender, RunDir, atomic_write_json, atomic_write_jsonl, read_jsonl
 
 log = logging.getLogger(__name__)
 IGNORE = -100
@@ -267,7 +267,7 @@ def train(cfg: TrainConfig) -> dict:
             log.info("resuming %s from step %d", run.path, start)
     process = psutil.Process()
     try:
-        with JsonlAppender(run.file("metrics.jsonl")) if rank == 0 else _Null() as metrics:
+        with JsonlAppender(run.file("metrics.jsonl")) if rank == 0 else NullAppender() as metrics:
             for step in range(start + 1, cfg.steps + 1):
                 t0 = time.perf_counter()
                 idx = batch_indices(cfg.seed, step, len(examples), cfg.batch)[rank::world]
@@ -320,13 +320,3 @@ def train(cfg: TrainConfig) -> dict:
         dist.destroy_process_group()
     return summary
 
-
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def append(self, row):
-        pass
