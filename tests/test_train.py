@@ -90,3 +90,21 @@ def test_seq2seq_training_is_refused(tmp_path, mbpp_path):
     proc = cli("train", "--model", "hf-arch:codet5-small", "--steps", "1", "--data-path", mbpp_path,
                "--run-dir", tmp_path / "r", check=False)
     assert proc.returncode != 0 and "training seq2seq models is not supported" in proc.stderr
+
+
+def test_pass_at_1_vs_step_is_measured_in_the_sandbox_and_charted(tmp_path, mbpp_path, monkeypatch):
+    """Issue 17: the seed's accuracy line chart had no data: training never measured pass@1."""
+    from core.base.store import read_json
+    from core.views.dashboard import pass_vs_step
+    run = tmp_path / "store" / "tiny"
+    cli("train", *SMALL, "--steps", "4", "--checkpoint-every", "0", "--pass-every", "2", "--pass-tasks", "3",
+        "--pass-new-tokens", "8", "--data-path", mbpp_path, "--run-dir", run)
+    rows = metrics(run)
+    assert [r["step"] for r in rows if "pass_at_1" in r] == [2, 4]
+    assert all(r["pass_at_1"] == 0.0 for r in rows if "pass_at_1" in r)  # untrained: 0, scored for real
+    for step in (2, 4):
+        ev = run / "pass-at-1" / f"step-{step}" / "eval"
+        results = [json.loads(line) for line in (ev / "results.jsonl").read_text().splitlines()]
+        assert len(results) == 3 and read_json(ev / "manifest.json")["dataset"]["split"] == "validation"
+        assert not (run / "pass-at-1" / f"step-{step}" / "model").exists()  # weights are not kept
+    assert [(r["step"], r["value"]) for r in pass_vs_step(tmp_path / "store")] == [(2, 0.0), (4, 0.0)]

@@ -29,6 +29,10 @@ class TrainConfig:
     checkpoint_every: int = setting(50, "steps between checkpoints (0: never)", minimum=0)
     eval_every: int = setting(0, "validation loss every N steps (0: never)", minimum=0)
     val_batches: int = setting(2, "validation batches per evaluation", minimum=1)
+    pass_every: int = setting(0, "pass@1 on the validation split every N steps: greedy completions of the model as "
+                                 "it is, scored in the sandbox (0: never; minutes per evaluation on a CPU)", minimum=0)
+    pass_tasks: int = setting(20, "validation tasks of that pass@1 (the split's first N)", minimum=1)
+    pass_new_tokens: int = setting(256, "new tokens per completion in that pass@1", minimum=1)
     segments: int | None = setting(None, "HRM deep-supervision segments (default: the preset's)", minimum=1)
     precision: str = setting("auto", "auto: bf16 autocast where the GPU supports it, else fp32",
                              choices=("auto", "fp32", "bf16"))

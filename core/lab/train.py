@@ -201,6 +201,27 @@ def _autocast(precision: str):
     return contextlib.nullcontext, "fp32"
 
 
+def validation_pass_at_1(trainable: Trainable, run: RunDir, step: int, cfg: TrainConfig) -> float:
+    """pass@1 of the model as it is at `step`: its weights saved, then a real eval (greedy, n=1) of the
+    validation split's first cfg.pass_tasks tasks, scored in the sandbox, in RUN_DIR/pass-at-1/step-N/
+    (the weights removed afterwards; samples and results kept)."""
+    from core.evaluation.config import EvalConfig
+    from core.evaluation.evaluate import run_eval
+    out = run.file("pass-at-1") / f"step-{step}"
+    weights = out / "model"
+    shutil.rmtree(out, ignore_errors=True)
+    trainable.save(weights, step)
+    try:
+        summary = run_eval(EvalConfig(run_dir=str(out / "eval"), model=f"{trainable.kind}:{weights}",
+                                      dataset=cfg.dataset, data_path=cfg.data_path, split="validation",
+                                      limit=cfg.pass_tasks, n=1, temperature=0.0, ks=(1,), prompt=cfg.prompt,
+                                      max_new_tokens=cfg.pass_new_tokens, progress=False))
+    finally:
+        shutil.rmtree(weights, ignore_errors=True)
+        trainable.model.train()
+    return float(summary["pass_at_k"]["1"])
+
+
 def _save(trainable, optimizer, run: RunDir, step: int, cfg: TrainConfig) -> None:
     tmp = run.file(f"checkpoint.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -296,6 +317,8 @@ def train(cfg: TrainConfig) -> dict:
                     row["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
                 if cfg.eval_every and step % cfg.eval_every == 0:
                     row["val_loss"] = validation_loss(trainable, val_examples, cfg, autocast)
+                if rank == 0 and cfg.pass_every and step % cfg.pass_every == 0:
+                    row["pass_at_1"] = validation_pass_at_1(trainable, run, step, cfg)
                 if rank == 0:
                     metrics.append(row)
                     if cfg.checkpoint_every > 0 and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
