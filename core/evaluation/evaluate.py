@@ -95,7 +95,7 @@ def missing_results(sample_rows: list[dict], dataset: data.Dataset) -> list[dict
     return rows
 
 
-def _job(key, task, completion: str, challenge: bool) -> Job:
+def sample_job(key, task, completion: str, challenge: bool = False) -> Job:
     """A sample's sandbox job: its task's assert lines rewritten once per task (the expected values stay
     out of the sample's process, core/sandbox/checks.py), the completion as it is."""
     lines = task.test_lines(challenge)
@@ -202,7 +202,7 @@ def _execute(cfg, run, dataset, template, sample_rows, limits, resumed, generato
     started = time.monotonic()
     isolation = None
     if todo:
-        jobs = (_job(key(r), tasks[data.task_key(r["task_id"])], r["completion"], cfg.challenge_tests) for r in todo)
+        jobs = (sample_job(key(r), tasks[data.task_key(r["task_id"])], r["completion"], cfg.challenge_tests) for r in todo)
         with SandboxPool(cfg.workers, limits) as pool, \
                 JsonlAppender(run.file("results.jsonl"), flush_every_s=0.25) as res_out, \
                 JsonlAppender(run.file("timings.jsonl"), flush_every_s=0.25) as time_out, \

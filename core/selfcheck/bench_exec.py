@@ -24,7 +24,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from core.tasks import data
-from core.sandbox.pool import Job, Limits, SandboxPool
+from core.evaluation.evaluate import sample_job
+from core.sandbox.pool import Limits, SandboxPool
 from core.base.machine import machine_info
 from core.base.store import atomic_write_json
 
@@ -57,7 +58,7 @@ def _run_ours(items, workers: int, timeout: float) -> tuple[float, int, dict]:
     passed = 0
     with SandboxPool(workers, Limits(timeout_s=timeout)) as pool, \
             tqdm(total=len(items), desc="ours", unit="sample", mininterval=1) as bar:
-        jobs = (Job(i, t.program(c)) for i, (t, c) in enumerate(items))
+        jobs = (sample_job(i, t, c) for i, (t, c) in enumerate(items))  # as `eval` makes them
         for _, outcome in pool.run(jobs):
             passed += outcome.passed
             bar.update(1)
