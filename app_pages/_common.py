@@ -116,7 +116,11 @@ def pick_pair(runs: list[str], labels=("Candidate", "Baseline")) -> tuple[str, s
     help_ = "the model's spec and the run directory are on the Runs screen"
     cand = c1.selectbox(labels[0], runs, index=a, format_func=run_label, help=help_)
     base = c2.selectbox(labels[1], runs, index=b, format_func=run_label, help=help_)
-    st.session_state["pair"] = (cand, base)
+    if (cand, base) != (runs[a], runs[b]):  # a choice, kept for every screen; a default is worked out afresh
+        st.session_state["pair"] = (cand, base)
+    if cand == base:
+        st.warning("Candidate and baseline are the same run: choose two.")
+        st.stop()
     return cand, base
 
 

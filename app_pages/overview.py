@@ -23,9 +23,6 @@ source = st.radio("Show", choices, horizontal=True, label_visibility="collapsed"
 view = None
 if source.startswith("The chosen pair"):
     cand, base = pick_pair(runs)
-    if cand == base:
-        st.warning("Candidate and baseline are the same run: choose two.")
-        st.stop()
     intersection = choose_tasks(cand, base)
     try:
         with st.spinner("deciding (paired bootstrap, in memory)..."):

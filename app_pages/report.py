@@ -32,11 +32,15 @@ elif st.button("Build the PDF", type="primary"):
         gate = run_gate(str(store() / cand), str(store() / base), bench=bench_file,
                         train_runs=[train_run] if train_run else None, intersection=intersection)
         pdf = build_report(gate.stats, str(store() / cand), str(store() / base), None, bench_file, train_run)
-        st.session_state["pdf"] = (cand, base, gate.stats["verdict"], gate.stats["gate"]["reasons"], pdf)
+        st.session_state["pdf"] = ((cand, base, train, intersection), gate.stats["verdict"],
+                                   gate.stats["gate"]["reasons"], pdf)
     except GateError as exc:
         st.error(str(exc))
-if st.session_state.get("pdf"):
-    cand_r, base_r, verdict, reasons, pdf = st.session_state["pdf"]
+built = st.session_state.get("pdf")
+if built and built[0] != (cand, base, train, intersection):  # built for another choice: not shown as this one's
+    st.caption("The PDF built before was for another pair or training run: build it again for this one.")
+elif built:
+    (cand_r, base_r, _, _), verdict, reasons, pdf = built
     st.markdown(f"<div style='background:{COLOURS[verdict]};color:white;padding:0.5rem 1rem;border-radius:0.4rem;"
                 f"font-size:1.6rem;font-weight:700'>Verdict: {verdict}</div>", unsafe_allow_html=True)
     st.caption(f"{cand_r} (candidate) vs {base_r} (baseline): " + "; ".join(reasons[:3]))

@@ -114,7 +114,7 @@ def test_report_page_builds_a_pdf_without_writing_to_the_store(store, monkeypatc
     at.selectbox[1].set_value("empty")
     at.button[0].click().run()
     assert not at.exception
-    cand, base, verdict, reasons, pdf = at.session_state["pdf"]
+    (cand, base, _, _), verdict, reasons, pdf = at.session_state["pdf"]
     assert pdf[:4] == b"%PDF" and (cand, base) == ("oracle", "empty")
     assert f"Verdict: {verdict}" in at.markdown[0].value  # stated on the page, not only inside the PDF
     assert len(at.get("image")) == 1  # page 1 previewed (pdftoppm)
@@ -186,7 +186,8 @@ def test_a_broken_run_directory_is_one_unreadable_row(store, monkeypatch):
             at = page(name, store, monkeypatch).run()
             assert not at.exception, (name, at.exception)
             if name == "tasks":
-                at.selectbox[0].set_value("garbled").run()
+                at.selectbox[0].set_value("garbled")
+                at.selectbox[1].set_value("oracle").run()
                 assert not at.exception and "results.jsonl:1" in at.error[0].value
         rows = {r["run"]: r for r in dashboard.runs_table(store)}
         assert rows["listed"]["status"] == rows["truncated"]["status"] == rows["garbled"]["status"] == "unreadable"

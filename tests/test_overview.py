@@ -209,3 +209,24 @@ def test_the_committed_gate_appears_in_the_app(tmp_path, monkeypatch):
     assert {m.label: m.value for m in at.metric}["Candidate pass@1"] == pct(
         committed["pass_at_1"][committed["candidate"]])
     assert any("results/stats.json as committed" in str(v) for v in at.dataframe[-1].value["value"])
+
+
+def test_a_default_pair_follows_new_runs_and_a_run_is_not_compared_with_itself(models_store, monkeypatch, mbpp_path,
+                                                                             tmp_path):
+    """From a newcomer's pass: an Overview tab left open during the first run kept the fallback pair it saw first
+    (the baseline as candidate, -6.8 pp) until reloaded; and Significance compared a run with itself."""
+    import shutil
+    store = tmp_path / "store"
+    shutil.copytree(models_store, store)
+    at = app("overview", store, monkeypatch).run()
+    assert (at.selectbox[0].value, at.selectbox[1].value) == ("b-empty5", "a-oracle")  # the newest two
+    cli("eval", "--model", "oracle", "--data-path", mbpp_path, "--limit", "3", "--run-dir", store / "c-oracle",
+        "--no-progress")
+    at.run()  # as follow_store reruns it when a run appears
+    assert (at.selectbox[0].value, at.selectbox[1].value) == ("c-oracle", "b-empty5")  # the default, worked out again
+    at.selectbox[1].set_value("a-oracle").run()  # a choice is kept
+    assert at.session_state["pair"] == ("c-oracle", "a-oracle")
+    sig = app("significance", store, monkeypatch).run()
+    sig.selectbox[1].set_value(sig.selectbox[0].value).run()
+    assert not sig.exception and any("same run" in w.value for w in sig.warning)
+    assert not any(b.label == "Run the test" for b in sig.button)
