@@ -4,6 +4,8 @@ import json
 import streamlit as st
 
 from core.base.errors import GateError
+from core.decide.comparable import IncomparableError
+from core.decide.comparable import describe as describe_comparability
 from core.decide.gate import describe_power, run_gate
 from core.decide.kpi import load_kpis
 from core.views.dashboard import eval_runs, kpi_rows, stats_rows
@@ -38,13 +40,22 @@ bench, foreign = matching_bench(store() / cand, store() / base, store())
 if foreign and not bench:
     st.caption(f"No bench of these two models: {', '.join(map(short_path, foreign))} measured others, so efficiency "
                "is not measured for this pair.")
-settings = (cand, base, tuple(sorted(ks)) or (1,), int(resamples), int(seed), intersection)
+accepted = st.session_state.setdefault("accepted_mismatch", {}).setdefault((cand, base), [])
+settings = (cand, base, tuple(sorted(ks)) or (1,), int(resamples), int(seed), intersection, tuple(accepted))
 if st.button("Run the test", type="primary") or st.session_state.get("gate_settings") != settings:
     try:
         res = run_gate(str(store() / cand), str(store() / base), bench=str(bench) if bench else None,
-                       ks=settings[2], resamples=settings[3], seed=settings[4], intersection=intersection)
+                       ks=settings[2], resamples=settings[3], seed=settings[4], intersection=intersection,
+                       allow_mismatch=accepted)
         st.session_state["gate_result"] = (cand, base, res.stats)
         st.session_state["gate_settings"] = settings
+    except IncomparableError as exc:
+        st.error(str(exc))
+        if exc.field and st.button(f"Accept the difference in {exc.field} and compare anyway (recorded in the "
+                                   "result, as --allow-mismatch does)"):
+            accepted.append(exc.field)
+            st.rerun()
+        st.stop()
     except GateError as exc:
         st.error(str(exc))
         st.stop()
@@ -53,6 +64,8 @@ colour = {"SUCCESS": "green", "PARTIAL": "orange", "FAILURE": "red"}[stats["verd
 st.subheader(f"Verdict: :{colour}[{stats['verdict']}]")
 for reason in stats["gate"]["reasons"]:
     st.write(f"- {reason}")
+if (stats.get("comparability") or {}).get("accepted"):
+    st.caption("\n\n".join(describe_comparability(stats)))
 st.dataframe(stats_rows(stats), hide_index=True, width="stretch")
 st.caption(describe_power(stats))
 kpis = kpi_rows(stats)

@@ -230,3 +230,24 @@ def test_a_default_pair_follows_new_runs_and_a_run_is_not_compared_with_itself(m
     sig.selectbox[1].set_value(sig.selectbox[0].value).run()
     assert not sig.exception and any("same run" in w.value for w in sig.warning)
     assert not any(b.label == "Run the test" for b in sig.button)
+
+
+def test_significance_offers_to_accept_a_protocol_difference(models_store, monkeypatch, mbpp_path, tmp_path):
+    """From a newcomer's pass: two runs whose protocols differ got an error naming a CLI flag the screen lacks."""
+    import shutil
+    store = tmp_path / "store"
+    shutil.copytree(models_store, store)
+    cli("eval", "--model", "oracle", "--data-path", mbpp_path, "--limit", "3", "--timeout", "5",
+        "--run-dir", store / "c-timeout", "--no-progress")
+    at = app("significance", store, monkeypatch).run()
+    at.selectbox[0].set_value("c-timeout")
+    at.selectbox[1].set_value("a-oracle").run()
+    assert "differ in protocol.timeout_s" in at.error[0].value
+    for _ in range(5):  # each difference accepted by name (the timeout is in the protocol and the execution record)
+        accept = [b for b in at.button if b.label.startswith("Accept the difference in ")]
+        if not accept:
+            break
+        accept[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "Verdict" in at.subheader[0].value
+    assert any("timeout" in c.value and "accepted" in c.value for c in at.caption)

@@ -26,7 +26,12 @@ GROUPS = {"dataset": DATASET, "sampling": SAMPLING, "execution": EXECUTION}
 
 
 class IncomparableError(UsageError):
-    """Two runs whose protocols differ, or a run that did not finish."""
+    """Two runs whose protocols differ, or a run that did not finish; `field` names what --allow-mismatch would
+    accept (the app offers it as a choice)."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 def run_of(path: str | Path) -> RunDir | None:
@@ -71,14 +76,15 @@ def check(candidate: str | Path, baseline: str | Path, allow=()) -> dict:
         if run is None:
             if "manifest" not in allowed:
                 raise IncomparableError(f"the {side} {paths[side]} has no manifest.json, so its protocol "
-                                        "cannot be checked; compare run directories, or pass --allow-mismatch manifest")
+                                        "cannot be checked; compare run directories, or pass --allow-mismatch manifest",
+                                        field="manifest")
             accepted.append({"field": "manifest", side: None})
             continue
         status = run.status()
         if status != "done":
             if "status" not in allowed:
                 raise IncomparableError(f"the {side} run {run.run_id} has not finished (status {status}); rerun its "
-                                        "command to complete it, or pass --allow-mismatch status")
+                                        "command to complete it, or pass --allow-mismatch status", field="status")
             accepted.append({"field": "status", side: status})
     if None in runs.values():
         return {"checked": [], "accepted": accepted}
@@ -90,7 +96,7 @@ def check(candidate: str | Path, baseline: str | Path, allow=()) -> dict:
         if field not in allowed:
             short = field.split(".", 1)[1]
             raise IncomparableError(f"candidate and baseline differ in {field}: {va!r} vs {vb!r}; evaluate both under "
-                                    f"one protocol, or pass --allow-mismatch {short} to accept and record it")
+                                    f"one protocol, or pass --allow-mismatch {short} to accept and record it", field=short)
         accepted.append({"field": field, "candidate": va, "baseline": vb})
     return {"checked": list(FIELDS), "accepted": accepted,
             "statuses": {side: run.status() for side, run in runs.items()}}
