@@ -6,6 +6,7 @@ from pypdf import PdfReader
 from core.decide.gate import describe_power, run_gate
 from core.decide.stats import show_p
 from core.publish.report import build_report
+from core.views.fmt import pct, pp
 
 
 def test_pdf_numbers_are_the_stats_json_numbers(oracle_and_empty):
@@ -15,10 +16,14 @@ def test_pdf_numbers_are_the_stats_json_numbers(oracle_and_empty):
     text = " ".join(" ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(pdf)).pages)
     s = gate.stats["pass_at_1"]
     assert f"Verdict: {gate.stats['verdict']}" in text
-    for figure in (f"{s['delta']:+.3f}", f"[{s['ci95'][0]:+.3f}, {s['ci95'][1]:+.3f}]",
+    # in %, pp and the one p format, as on every other surface (a newcomer found fractions here)
+    for figure in (pct(s["oracle"]), pct(s["empty"]), pp(s["delta"]), f"[{pp(s['ci95'][0])}, {pp(s['ci95'][1])}]",
                    show_p(s["p_value_decision"], gate.stats["resamples"], s["p_decision_method"]),
                    " ".join(describe_power(gate.stats).split()), "confirmatory"):
         assert figure in text, figure
+    assert f"{s['delta']:+.3f}" not in text
+    # the footnote names the test that decides, not only the permutation p (a newcomer found it naming the other)
+    assert "p: the method named in each row (the exact McNemar test where each run has one sample per task" in text
     kpi_p = next(k for k in gate.stats["gate"]["kpis"] if k["key"] == "p_value")
     assert kpi_p["measured"] == s["p_value_decision"]  # the KPI table decides on the published p
 

@@ -26,6 +26,7 @@ from core.decide.gate import describe_power
 from core.decide.kpi import load_kpis
 from core.decide.stats import show_p
 from core.views.dashboard import STAT_KEYS
+from core.views.fmt import pct, pp
 from core.base.store import RunDir, read_json
 
 
@@ -80,22 +81,23 @@ def build_report(stats: dict, candidate: str, baseline: str, out: str | Path | N
     story += [Paragraph(f"- {r}", styles["Normal"]) for r in v["reasons"]]
     story += [Spacer(1, 6), Paragraph("KPIs", styles["Heading2"])]
     rows = [["KPI", "target", "measured", "held"]]
-    rows += [[k["label"], k["target"], k["shown"], "not measured" if k["held"] is None else ("yes" if k["held"] else "NO")]
-             for k in v["kpis"]]
+    rows += [[k["label"], k["target"], Paragraph(escape(str(k["shown"])), small),  # long figures wrap in their cell
+              "not measured" if k["held"] is None else ("yes" if k["held"] else "NO")] for k in v["kpis"]]
     story.append(_table(rows, [6.5 * cm, 3 * cm, 5 * cm, 2.5 * cm]))
     story += [Spacer(1, 6), Paragraph("Statistics (paired by task)", styles["Heading2"])]
     srows = [["metric", "candidate", "baseline", "delta", "95% CI", "p-value", "superior"]]
     for key, s in stats.items():
         if key.startswith("pass_at_"):
             vals = [x for name, x in s.items() if name not in STAT_KEYS]
-            srows.append([key.replace("_at_", "@"), f"{vals[0]:.3f}", f"{vals[1]:.3f}", f"{s['delta']:+.3f}",
-                          f"[{s['ci95'][0]:+.3f}, {s['ci95'][1]:+.3f}]",
+            srows.append([key.replace("_at_", "@"), pct(vals[0]), pct(vals[1]), pp(s["delta"]),
+                          f"[{pp(s['ci95'][0])}, {pp(s['ci95'][1])}]",
                           Paragraph(escape(f"{show_p(s.get('p_value_decision', s['p_value']), stats.get('resamples'), s.get('p_decision_method', ''))} "
                                            f"({s.get('role', '')}; {s.get('p_decision_method', '')})"), small),
                           str(s["superior"])])
     story.append(_table(srows))
     story.append(Paragraph(f"{stats['n_tasks']} tasks, {stats['resamples']} resamples, seed {stats['seed']}; "
-                           f"{stats['method']['ci']}; p: {stats['method']['p_value']}.", styles["Normal"]))
+                           f"{stats['method']['ci']}; p: the method named in each row (the exact McNemar test where "
+                           f"each run has one sample per task, else {stats['method']['p_value']}).", styles["Normal"]))
     story += [Paragraph(escape(line), styles["Normal"]) for line in comparable.describe(stats)]
     story.append(Paragraph(escape(describe_power(stats)), styles["Normal"]))
     acc = [r for run in (RunDir(candidate), RunDir(baseline)) for r in dashboard.pass_at_k_with_ci(run)]
