@@ -58,18 +58,23 @@ def first_run() -> None:
         st.rerun()
 
 
+def _pair_picked() -> None:
+    picked = st.session_state["pair_pick"]
+    st.session_state["pair_editing"] = len(picked) != 2  # one of two chosen so far: keep it as it is
+    if len(picked) == 2:
+        st.session_state["pair"] = tuple(picked)
+
+
 def pair_picker(names: list[str]) -> None:
-    """Candidate then baseline, kept in the session for every screen (a keyed widget: no change is lost)."""
-    if not st.session_state.get("pair_pick") and not st.session_state.get("pair"):  # nothing chosen yet
-        pair = default_pair_names(store()) or ()
-        st.session_state["pair_pick"] = [n for n in pair if n in names]
-    elif "pair_pick" not in st.session_state:  # back on this screen: the pair chosen elsewhere
-        st.session_state["pair_pick"] = [n for n in st.session_state["pair"] if n in names]
-    st.session_state["pair_pick"] = [n for n in st.session_state["pair_pick"] if n in names]
-    chosen = st.multiselect("Candidate, then baseline (the other screens compare these two)", names,
-                            key="pair_pick", max_selections=2)
-    if len(chosen) == 2:
-        st.session_state["pair"] = tuple(chosen)
+    """Candidate then baseline, kept in the session for every screen (a keyed widget: no change is lost).
+    Until someone chooses, the default pair is worked out afresh as runs finish (it never sticks to the
+    first runs that happened to be done)."""
+    current = st.session_state.get("pair_pick", [])
+    if not st.session_state.get("pair_editing"):
+        current = st.session_state.get("pair") or default_pair_names(store()) or ()
+    st.session_state["pair_pick"] = [n for n in current if n in names]
+    st.multiselect("Candidate, then baseline (the other screens compare these two)", names,
+                   key="pair_pick", max_selections=2, on_change=_pair_picked)
 
 
 @st.fragment(run_every=2)

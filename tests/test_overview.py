@@ -251,3 +251,22 @@ def test_significance_offers_to_accept_a_protocol_difference(models_store, monke
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert "Verdict" in at.subheader[0].value
     assert any("timeout" in c.value and "accepted" in c.value for c in at.caption)
+
+
+def test_the_runs_pair_follows_runs_as_they_finish_until_someone_chooses(models_store, monkeypatch, mbpp_path,
+                                                                         tmp_path):
+    """The first-run browser test hung now and then: the Runs screen's pair stuck to the first two runs that
+    happened to be done, so the first run's real pair never appeared."""
+    import shutil
+    store = tmp_path / "store"
+    shutil.copytree(models_store, store)
+    at = app("runs", store, monkeypatch).run()
+    assert at.multiselect[0].value == ["b-empty5", "a-oracle"]  # the newest two, for now
+    cli("eval", "--model", "oracle", "--data-path", mbpp_path, "--limit", "3", "--run-dir", store / "c-oracle",
+        "--no-progress")
+    at.run()
+    assert at.multiselect[0].value == ["c-oracle", "b-empty5"]
+    at.multiselect[0].set_value(["a-oracle", "c-oracle"]).run()  # a choice sticks
+    (store / "d").mkdir()
+    at.run()
+    assert at.multiselect[0].value == ["a-oracle", "c-oracle"] and at.session_state["pair"] == ("a-oracle", "c-oracle")
