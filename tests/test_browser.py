@@ -2,6 +2,7 @@
 
 Opens every page (screenshots under results/screenshots/), launches a small run from the UI
 and sees it finish, re-runs the significance test, downloads the PDF and reads it back."""
+import contextlib
 import os
 import shutil
 import socket
@@ -27,6 +28,29 @@ pytestmark = [pytest.mark.slow,  # make test-fast skips these
                                  reason="chromium is installed by `make test` (apt-get, as root)")]
 
 
+@contextlib.contextmanager
+def serve_app(port: int, env: dict, loopback: bool = True):
+    """The real app (`streamlit run app.py`) on `port`, bound explicitly to loopback or, hosted, with the
+    address unset; yields its URL once its health check answers."""
+    address = ["--server.address", "127.0.0.1"] if loopback else []
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", *address, "--server.port", str(port),
+                             "--server.headless", "true"], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.3)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -44,20 +68,8 @@ def server(tmp_path_factory, mbpp_path):
         "--data-path", mbpp_path, "--limit", "10", "--run-dir", store / "empty", "--no-progress")
     port = free_port()
     env = {**os.environ, "HRM_GATE_STORE": str(store), "WANDB_MODE": "disabled"}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-                             "--server.port", str(port), "--server.headless", "true"], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    yield url, store
-    proc.terminate()
-    proc.wait(timeout=30)
+    with serve_app(port, env, loopback=True) as url:
+        yield url, store
 
 
 @pytest.fixture(scope="module")
@@ -158,20 +170,8 @@ def empty_server(tmp_path_factory):
     store = tmp_path_factory.mktemp("browser-empty-store")
     port = free_port()
     env = {**os.environ, "HRM_GATE_STORE": str(store), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-                             "--server.port", str(port), "--server.headless", "true"], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    yield url, store
-    proc.terminate()
-    proc.wait(timeout=30)
+    with serve_app(port, env, loopback=True) as url:
+        yield url, store
 
 
 def test_first_run_from_an_empty_store_to_the_verdict(empty_server, browser):
@@ -247,20 +247,8 @@ def hosted(tmp_path_factory, mbpp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HRM_GATE_", "STREAMLIT_SERVER_ADDRESS"))}
     env.update(HRM_GATE_STORE=str(store), WANDB_MODE="disabled", HRM_GATE_ACCESS_TOKEN=TOKEN,
                HRM_GATE_LOGIN_ATTEMPTS="3", HRM_GATE_MAX_TASK_SAMPLES="5")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.headless", "true"], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    yield url, store
-    proc.terminate()
-    proc.wait(timeout=30)
+    with serve_app(port, env, loopback=False) as url:
+        yield url, store
 
 
 def sign_in(page, token):

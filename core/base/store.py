@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import re
 import tempfile
 import time
@@ -53,6 +54,21 @@ def jsonl_line(obj: Any) -> str:
 
 def atomic_write_jsonl(path: Path, rows: Iterable[Any]) -> None:
     atomic_write_text(path, "".join(jsonl_line(r) for r in rows))
+
+
+def replace_dir(final: Path, fill) -> None:
+    """Write a directory whole or not at all: `fill(tmp)` writes it beside `final`, then it takes final's
+    place (the previous one is kept as final.old until the swap is done), so a kill at any moment leaves a
+    complete directory: the old one or the new one."""
+    final = Path(final)
+    tmp, old = final.with_name(f"{final.name}.tmp-{os.getpid()}"), final.with_name(f"{final.name}.old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    fill(tmp)
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 class NullAppender:

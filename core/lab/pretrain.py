@@ -38,7 +38,7 @@ import torch.nn.functional as F
 
 from core.base.errors import GateError, ModelSpecError, UsageError
 from core.base.machine import git_commit, machine_info, now_iso, package_versions
-from core.base.store import JsonlAppender, NullAppender, RunDir, atomic_write_json, atomic_write_jsonl, read_jsonl
+from core.base.store import JsonlAppender, NullAppender, replace_dir, RunDir, atomic_write_json, atomic_write_jsonl, read_jsonl
 from core.lab.config import TrainConfig
 from core.lab.corpus import open_tokens, read_manifest
 from core.models import parse_spec
@@ -233,17 +233,11 @@ def validation_loss(model: Model, windows: Windows, cfg: TrainConfig, device, au
 
 
 def _save(model: Model, optimizer, run: RunDir, step: int, state: dict) -> None:
-    tmp = run.file(f"checkpoint.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save(tmp, step)
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    atomic_write_json(tmp / "state.json", {**state, "step": step})
-    final, old = run.file("checkpoint"), run.file("checkpoint.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        final.rename(old)
-    tmp.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+    def fill(tmp: Path) -> None:
+        model.save(tmp, step)
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        atomic_write_json(tmp / "state.json", {**state, "step": step})
+    replace_dir(run.file("checkpoint"), fill)
 
 
 # ---------------------------------------------------------------- the loop

@@ -39,7 +39,7 @@ from core.tasks import prompts
 from core.base.errors import GateError, ModelSpecError
 from core.base.machine import git_commit, machine_info, now_iso, package_versions
 from core.models import parse_spec
-from core.base.store import JsonlAppender, NullAppender, RunDir, atomic_write_json, atomic_write_jsonl, read_jsonl
+from core.base.store import JsonlAppender, NullAppender, replace_dir, RunDir, atomic_write_json, atomic_write_jsonl, read_jsonl
 
 log = logging.getLogger(__name__)
 IGNORE = -100
@@ -223,17 +223,11 @@ def validation_pass_at_1(trainable: Trainable, run: RunDir, step: int, cfg: Trai
 
 
 def _save(trainable, optimizer, run: RunDir, step: int, cfg: TrainConfig) -> None:
-    tmp = run.file(f"checkpoint.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    trainable.save(tmp, step)
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    atomic_write_json(tmp / "state.json", {"step": step, "config": asdict(cfg)})
-    final, old = run.file("checkpoint"), run.file("checkpoint.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        final.rename(old)
-    tmp.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+    def fill(tmp: Path) -> None:
+        trainable.save(tmp, step)
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        atomic_write_json(tmp / "state.json", {"step": step, "config": asdict(cfg)})
+    replace_dir(run.file("checkpoint"), fill)
 
 
 def train(cfg: TrainConfig) -> dict:
