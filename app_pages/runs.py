@@ -7,7 +7,8 @@ from core.views.access import AccessDenied, require_launch
 from core.base.errors import GateError
 from core.base.settings import MBPP_PATH, PUBLISHED_DIR
 from core.base.store import RunDir, list_runs
-from core.views.dashboard import default_pair_names, results_so_far, runs_table
+from core.views.dashboard import default_pair_names, results_so_far, runs_for_people, runs_table
+from core.views.fmt import PCT_COLUMN, TIME_COLUMN
 from core.views.isolation import reduced_runs
 from core.views.quickstart import quick_validation
 from app_pages._common import access_policy, app_config, current_user, setting_input, store
@@ -16,8 +17,10 @@ SEED_MODELS = {"HRM-27M": "hrm:27m", "GPT-2-117M": "hf:gpt2", "CodeT5-small": "h
 COLUMNS = {"run": st.column_config.TextColumn("run"),
            "model": st.column_config.TextColumn("model", help="the model's name; its spec is in the next column"),
            "spec": st.column_config.TextColumn("spec", help="the model spec the run was made with"),
-           "pass@1": st.column_config.NumberColumn("pass@1", format="percent"),
-           "pass@10": st.column_config.NumberColumn("pass@10", format="percent"),
+           "pass@1": st.column_config.NumberColumn("pass@1", format=PCT_COLUMN),
+           "pass@10": st.column_config.NumberColumn("pass@10", format=PCT_COLUMN),
+           "started": st.column_config.DatetimeColumn("started", format=TIME_COLUMN,
+                                                      help="when the run started, in your time zone"),
            "tasks": st.column_config.NumberColumn("tasks", format="localized"),
            "samples": st.column_config.NumberColumn("samples", format="localized"),
            "error": st.column_config.TextColumn("error", help="why a failed or cancelled job ended (job.log)",
@@ -88,7 +91,7 @@ def live_store():
         first_run()
         return
     pair_picker([r["run"] for r in rows if r["kind"] == "eval" and r["status"] == "done"])
-    st.dataframe(rows, width="stretch", hide_index=True, column_config=COLUMNS,
+    st.dataframe(runs_for_people(rows, st.context.timezone), width="stretch", hide_index=True, column_config=COLUMNS,
                  column_order=["run", "model", "status", "dataset", "tasks", "samples", "pass@1", "pass@10",
                                "started", "spec", "error"])
     for run_id, why in reduced_runs(list_runs(store(), readable_only=True)).items():

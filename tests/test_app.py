@@ -58,7 +58,7 @@ def test_runs_page_values_match_core(store, monkeypatch):
     table = at.dataframe[0].value
     expected = dashboard.runs_table(store)
     assert list(table["run"]) == [r["run"] for r in expected] == ["empty", "oracle", "train"]
-    assert table.set_index("run").loc["oracle", "pass@1"] == 1.0
+    assert table.set_index("run").loc["oracle", "pass@1"] == 100.0  # in percent, shown with fmt.PCT_COLUMN
     assert table.set_index("run").loc["empty", "pass@1"] == 0.0
     assert at.multiselect[0].value == ["empty", "oracle"] and at.button  # launch form present locally
 

@@ -1,9 +1,14 @@
 """Numbers and names for people, one format each on every screen: rates as %, differences as pp, times in
-ms, parameters in M, thousands separated, p through core.decide.stats.show_p; model specs as names
-(HRM-27M, GPT-2-117M) with the spec kept for hover text."""
+ms, parameters in M, thousands separated, p through core.decide.stats.show_p, times local and to the
+minute; model specs as names (HRM-27M, GPT-2-117M) with the spec kept for hover text.
+
+A table column that must stay sortable holds numbers, not these strings: rates as 100 x shown with
+PCT_COLUMN, times as datetimes shown with TIME_COLUMN, which read as pct() and local_time() do."""
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.decide.stats import show_p
 
@@ -15,8 +20,29 @@ SAMPLE_NAMES = {"chatgpt-mapcoder": "ChatGPT + MapCoder", "chatgpt-reflexion": "
                 "chatgpt-analogical": "ChatGPT + Analogical"}
 
 
-def pct(x: float | None, digits: int = 1) -> str:
+PCT_DIGITS = 1
+PCT_COLUMN = f"%.{PCT_DIGITS}f%%"  # printf, for a number column holding 100 x
+TIME_COLUMN = "YYYY-MM-DD HH:mm"  # moment.js, for a datetime column
+
+
+def pct(x: float | None, digits: int = PCT_DIGITS) -> str:
     return "–" if x is None else f"{100 * x:.{digits}f}%"
+
+
+def local_time(iso: str | None, tz: str | None = None) -> datetime | None:
+    """An ISO timestamp as a datetime in the viewer's time zone (an IANA name, e.g. the browser's), else in
+    this machine's; None where there is none or it does not parse."""
+    if not iso:
+        return None
+    try:
+        t = datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return None
+    try:
+        zone = ZoneInfo(tz) if tz else None
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = None
+    return t.astimezone(zone)
 
 
 def pp(x: float | None, digits: int = 1) -> str:

@@ -1,0 +1,90 @@
+"""What a first-time user meets in the first minutes (issue 17's follow-ups), each defect reproduced first:
+the launch form's "Tasks 0" that meant all tasks, the empty store's Overview that pointed at the committed
+gate instead of the first run, and the Runs table's 73.55% and raw ISO timestamps."""
+import json
+from datetime import datetime, timezone
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.tasks.data import load_dataset
+from core.views import dashboard, jobs
+from core.views.fmt import pct
+from tests.test_evaluate import cli, write_samples
+
+
+@pytest.fixture(autouse=True, scope="module")
+def loopback_address():
+    """These screens run as on a developer's machine: bound explicitly to loopback (no sign-in)."""
+    from streamlit import config
+    before = config.get_option("server.address")
+    config.set_option("server.address", "127.0.0.1")
+    yield
+    config.set_option("server.address", before)
+
+
+def app(name, store, monkeypatch):
+    monkeypatch.setenv("HRM_GATE_STORE", str(store))
+    return AppTest.from_file(f"../app_pages/{name}.py", default_timeout=120)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, mbpp_path):
+    """One eval whose pass@1 is 8 of 11 tasks (72.7272...%): the reference solutions of 8, empty for 3."""
+    d = tmp_path_factory.mktemp("newcomer-store")
+    tasks = load_dataset("mbpp", str(mbpp_path), "test").tasks[:11]
+    rows = [{"task_id": t.task_id, "completion": t.reference if i < 8 else ""} for i, t in enumerate(tasks)]
+    cli("eval", "--samples", write_samples(d.parent / "eight.jsonl", rows), "--data-path", mbpp_path, "--limit", "11",
+        "--run-dir", d / "eight-of-eleven", "--no-progress")
+    return d
+
+
+def column_config(frame) -> dict:
+    """The column configuration a Streamlit dataframe carries to the browser, by column."""
+    return json.loads(frame.proto.columns)
+
+
+def printf(fmt: str, value: float) -> str:
+    """What the browser shows for a number column's printf format (one %.Nf and a literal %%)."""
+    return fmt % value
+
+
+def test_runs_table_shows_pass_at_k_in_the_one_percent_format(store, monkeypatch):
+    """It showed 72.73% (Streamlit's own "percent"), where every other screen shows 72.7% (core.views.fmt.pct);
+    the value stays a number, so the column still sorts."""
+    at = app("runs", store, monkeypatch).run()
+    assert not at.exception, at.exception
+    frame = at.dataframe[0]
+    value = frame.value.set_index("run").loc["eight-of-eleven", "pass@1"]
+    fmt = column_config(frame)["pass@1"]["type_config"]["format"]
+    assert isinstance(value, float)
+    assert printf(fmt, value) == pct(8 / 11) == "72.7%"
+
+
+def test_runs_table_shows_readable_local_start_times(store, monkeypatch):
+    """It showed the manifest's raw ISO string (2026-12-01T12:35:16+00:00); now a datetime (sortable) shown as
+    "YYYY-MM-DD HH:mm" in the viewer's time zone."""
+    at = app("runs", store, monkeypatch).run()
+    frame = at.dataframe[0]
+    started = frame.value.set_index("run").loc["eight-of-eleven", "started"]
+    assert not isinstance(started, str) and started.tzinfo is not None
+    config = column_config(frame)["started"]
+    assert config["type_config"]["format"] == "YYYY-MM-DD HH:mm"
+    raw = dashboard.runs_table(store)[0]["started"]
+    assert started == datetime.fromisoformat(raw)  # the same instant
+
+
+def test_start_times_are_converted_to_the_viewers_time_zone():
+    rows = [{"run": "a", "started": "2026-12-01T12:35:16+00:00", "pass@1": 0.5}, {"run": "b", "started": None}]
+    shown = dashboard.runs_for_people(rows, "Europe/Paris")
+    assert shown[0]["started"].strftime("%Y-%m-%d %H:%M %Z") == "2026-12-01 13:35 CET"
+    assert shown[0]["pass@1"] == 50.0 and shown[1]["started"] is None
+    utc = dashboard.runs_for_people(rows, None)[0]["started"]  # no browser time zone: the server's local time
+    assert utc == datetime(2026, 12, 1, 12, 35, 16, tzinfo=timezone.utc)
+
+
+def test_runs_table_keeps_the_exact_rate(store):
+    """pass@1 was rounded to 4 digits, then formatted again: two roundings (0.735499 became 0.7355, shown 73.6%
+    where the Overview shows 73.5%). The table carries the exact rate; the column's format rounds once."""
+    assert dashboard.runs_table(store)[0]["pass@1"] == 8 / 11
+    assert printf("%.1f%%", 100 * round(0.735499, 4)) != pct(0.735499)  # why no rounding before the format
