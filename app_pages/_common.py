@@ -8,6 +8,7 @@ from core.views import access
 from core.views.config import AppConfig
 from core.views.dashboard import default_pair, default_pair_names
 from core.views.fmt import model_name
+from core.views.jobs import form_value
 
 
 def store():
@@ -147,9 +148,15 @@ def setting_input(field: dict):
         return st.checkbox(field["label"], value=default, help=field["help"])
     if field["type"] == "float":
         return st.number_input(field["label"], min_value=float(low or 0), value=float(default), help=field["help"])
-    if default is None:  # an optional count: 0 stands for "no limit"
-        value = st.number_input(field["label"], min_value=0, value=0, help=field["help"] + " (0: all)")
-        return int(value) or None
+    if default is None:  # an optional count: shown at the count that "no limit" means, where it is known
+        every = field["all"]
+        if every:
+            value = st.number_input(field["label"], min_value=1, max_value=every, value=every,
+                                    help=f"{field['help']}: MBPP's test split has {every:,}; {every:,}, the default, "
+                                         "runs all of them")
+        else:
+            value = st.number_input(field["label"], min_value=0, value=0, help=field["help"] + " (0: all)")
+        return form_value(field, value)
     return int(st.number_input(field["label"], min_value=int(low or 0), value=int(default), help=field["help"]))
 
 

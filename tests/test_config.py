@@ -86,7 +86,7 @@ def test_launch_form_on_the_runs_screen_shows_the_dataclass_defaults(tmp_path, m
     shown = {w.label: w.value for w in [*at.number_input, *at.checkbox]}
     for kind in jobs.KINDS:
         for f in jobs.form_fields(kind):
-            want = 0 if f["default"] is None else f["default"]  # an optional count shows 0 for "all"
+            want = (f["all"] or 0) if f["default"] is None else f["default"]  # an optional count shows all it means
             assert shown[f["label"]] == want, f["label"]
 
 

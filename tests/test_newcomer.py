@@ -88,3 +88,26 @@ def test_runs_table_keeps_the_exact_rate(store):
     where the Overview shows 73.5%). The table carries the exact rate; the column's format rounds once."""
     assert dashboard.runs_table(store)[0]["pass@1"] == 8 / 11
     assert printf("%.1f%%", 100 * round(0.735499, 4)) != pct(0.735499)  # why no rounding before the format
+
+
+def test_the_tasks_input_shows_the_real_count_for_all(tmp_path, monkeypatch, mbpp_path):
+    """It showed 0, meaning "all tasks" (said only in its help), which a newcomer reads as "no tasks". It now
+    shows the split's task count (MBPP test: 500), and at that count the job gets no --limit, as before."""
+    at = app("runs", tmp_path / "empty-store", monkeypatch).run()
+    assert not at.exception, at.exception
+    tasks = next(w for w in at.number_input if w.label == "Tasks (eval)")
+    every = len(load_dataset("mbpp", str(mbpp_path), "test").tasks)
+    assert every == 500 and tasks.value == every
+    assert "500" in tasks.help and "all" in tasks.help
+
+
+def test_all_tasks_sends_the_same_job_as_before(tmp_path):
+    field = next(f for f in jobs.form_fields("eval") if f["name"] == "limit")
+    assert field["all"] == 500
+    assert jobs.form_value(field, 500) is None and jobs.form_value(field, 10) == 10
+    argv = jobs.build_argv(jobs.JobRequest("eval", "x", "oracle", {"limit": jobs.form_value(field, 500)}),
+                           tmp_path / "x")
+    assert "--limit" not in argv
+    argv = jobs.build_argv(jobs.JobRequest("eval", "x", "oracle", {"limit": jobs.form_value(field, 10)}),
+                           tmp_path / "x")
+    assert argv[argv.index("--limit") + 1] == "10"

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from core.base.config import default_of, fields, to_argv
@@ -26,6 +27,7 @@ from core.evaluation.config import EvalConfig
 from core.lab.config import BenchConfig, TrainConfig
 from core.base.machine import now_iso
 from core.models import parse_spec
+from core.base.settings import MBPP_PATH
 from core.base.store import REPO_ROOT, atomic_write_json, pid_alive, read_json, store_root, validate_run_name
 from core.tasks.data import load_dataset
 from core.views.config import AppConfig
@@ -45,8 +47,10 @@ class JobRequest:
     baseline: str | None = None  # bench: the baseline model
 
 
-def form_fields(kind: str) -> list[dict]:
-    """The launch form's inputs for a run kind: label, type, default and bounds, from its config dataclass."""
+def form_fields(kind: str, data_path: str = MBPP_PATH) -> list[dict]:
+    """The launch form's inputs for a run kind: label, type, default and bounds, from its config dataclass;
+    an eval's task count also gets `all`, the tasks of the split it scores from `data_path` (what no limit
+    means, shown as the input's value so that nobody reads it as "no tasks")."""
     cls = CONFIGS[kind]
     out = []
     for f in fields(cls):
@@ -54,8 +58,31 @@ def form_fields(kind: str) -> list[dict]:
             default = default_of(f)
             out.append({"name": f.name, "label": f.metadata["form"], "help": f.metadata["help"],
                         "type": type(default).__name__ if default is not None else "int",
-                        "default": default, "minimum": f.metadata["minimum"]})
+                        "default": default, "minimum": f.metadata["minimum"],
+                        "all": split_size(data_path) if (kind, f.name) == ("eval", "limit") else None})
     return out
+
+
+@lru_cache(maxsize=8)
+def split_size(data_path: str) -> int | None:
+    """Tasks an eval launched from the form scores without a limit: the default dataset's default split of
+    `data_path` (relative to the repository, as the job runs there); None where it cannot be read (a
+    launch then says why)."""
+    defaults = {f.name: default_of(f) for f in fields(EvalConfig)}
+    path = Path(data_path) if Path(data_path).is_absolute() else REPO_ROOT / data_path
+    try:
+        return len(load_dataset(defaults["dataset"], path, defaults["split"]).tasks)
+    except (DataError, OSError):
+        return None
+
+
+def form_value(field_: dict, value):
+    """The setting a launch-form input stands for: an optional count at its `all` value (or at 0, where
+    that count is unknown) is None, no flag, as on the command line."""
+    if field_["default"] is None and field_["type"] == "int":
+        value = int(value)
+        return None if value == 0 or (field_["all"] and value >= field_["all"]) else value
+    return value
 
 
 def config_for(req: JobRequest, run_dir: Path):
