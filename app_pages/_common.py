@@ -1,5 +1,6 @@
 """Helpers the screens share: the run store, access policy and sign-in (UI only)."""
 import time
+from pathlib import Path
 
 import streamlit as st
 
@@ -9,6 +10,14 @@ from core.views.config import AppConfig
 from core.views.dashboard import default_pair, default_pair_names
 from core.views.fmt import model_name
 from core.views.jobs import form_value
+
+
+SCREENS = Path(__file__).resolve().parent
+
+
+def link_to(screen: str, label: str, icon: str | None = None) -> None:
+    """A link to another screen: its st.Page by the same file st.navigation registered (app.py)."""
+    st.page_link(st.Page(SCREENS / f"{screen}.py"), label=label, icon=icon)
 
 
 def store():

@@ -111,3 +111,31 @@ def test_all_tasks_sends_the_same_job_as_before(tmp_path):
     argv = jobs.build_argv(jobs.JobRequest("eval", "x", "oracle", {"limit": jobs.form_value(field, 10)}),
                            tmp_path / "x")
     assert argv[argv.index("--limit") + 1] == "10"
+
+
+def page_links(at) -> list:
+    return [e.proto for e in at.main if type(e).__name__ == "PageLink"]
+
+
+def test_an_empty_stores_overview_leads_to_the_first_run(tmp_path, monkeypatch):
+    """It showed the committed gate (a 10-task smoke FAILURE of a checkpoint against an untrained GPT-2) as if it
+    were the user's own, and named the first run only when results/ had no gate. It now says how to make a
+    first comparison, links to the Runs screen, and shows the committed gate only when asked, labelled."""
+    at = app("overview", tmp_path / "store", monkeypatch).run()
+    assert not at.exception, at.exception
+    lead = at.info[0].value
+    assert "Score the published generations" in lead and "Runs" in lead
+    assert [link.page for link in page_links(at)] == ["runs"]
+    assert not any("data-testid='verdict'" in m.value for m in at.markdown)  # no verdict that is not theirs
+    committed = next(t for t in at.toggle if "committed gate" in t.label)
+    committed.set_value(True).run()
+    assert any("data-testid='verdict'" in m.value for m in at.markdown)
+
+
+def test_overview_says_what_comes_next(tmp_path, store, mbpp_path):
+    from core.views.overview import next_step
+    assert next_step(tmp_path / "nothing") == "first run"
+    assert next_step(store) == "another run"  # one evaluated run: a comparison needs a second
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "job.json").write_text(json.dumps({"status": "running", "pid": 1, "argv": ["eval"]}))
+    assert next_step(tmp_path) == "under way"

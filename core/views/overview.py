@@ -177,6 +177,20 @@ def headline(stats: dict) -> dict:
             "p_method": p1.get("p_decision_method", ""), "n_tasks": p1.get("n_tasks")}
 
 
+def next_step(store: Path | None = None) -> str | None:
+    """What the Overview asks of someone with no pair to compare yet: "first run" (an empty store: the Runs
+    screen offers the first run), "under way" (jobs are running), "another run" (fewer than two evaluated
+    runs, nothing running); None once two evaluated runs are there."""
+    from core.views.dashboard import eval_runs, runs_table
+    from core.views.jobs import running_jobs
+    root = Path(store or store_root())
+    if len(eval_runs(root)) >= 2:
+        return None
+    if running_jobs(root):
+        return "under way"
+    return "another run" if runs_table(root) else "first run"
+
+
 def committed_overview(results_dir: Path | None = None) -> dict | None:
     """The committed gate (results/stats.json, the one the README's badge shows), as decided then."""
     results_dir = Path(results_dir or RESULTS_DIR)
