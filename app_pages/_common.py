@@ -20,6 +20,26 @@ def link_to(screen: str, label: str, icon: str | None = None) -> None:
     st.page_link(st.Page(SCREENS / f"{screen}.py"), label=label, icon=icon)
 
 
+def lead_to_runs(step: str, evaluated: int, then: str) -> None:
+    """What a screen with too few runs says instead of a dead end (core.views.overview.next_step): the first
+    run, runs under way, or another run to launch, with a link to the Runs screen; `then`: what this screen
+    shows once there are runs."""
+    sign_in = "" if signed_in(access_policy()) else " Sign in (sidebar) to launch it."
+    if step == "first run":
+        st.info("**Start here: your first comparison.** No runs of your own yet. On the Runs screen, **Score the "
+                "published generations** scores real ChatGPT solutions to 397 MBPP tasks (MapCoder, Reflexion, "
+                "Analogical prompting) and MBPP's 500 reference solutions in our sandbox, in about ten seconds; "
+                f"then {then}." + sign_in)
+        link_to("runs", "Go to the first run (Runs screen)", icon=":material/play_arrow:")
+    elif step == "under way":
+        st.info("Your runs are under way: this screen fills in as soon as two evaluated runs are done.")
+        link_to("runs", "Follow them on the Runs screen", icon=":material/pending:")
+    else:
+        st.info(f"A comparison needs two evaluated runs; there {'is one' if evaluated else 'is none'} so far. "
+                "Launch one on the Runs screen (Launch a run)." + sign_in)
+        link_to("runs", "Go to the Runs screen", icon=":material/play_arrow:")
+
+
 def store():
     return store_root()
 

@@ -6,7 +6,8 @@ from core.decide.kpi import load_kpis
 from core.views import charts
 from core.views.dashboard import eval_runs, pass_at_k_with_ci, pass_vs_step
 from core.views.isolation import reduced_runs
-from app_pages._common import follow_store, store
+from core.views.overview import next_step
+from app_pages._common import follow_store, lead_to_runs, store
 
 st.title("Accuracy")
 follow_store()
@@ -17,7 +18,7 @@ runs = eval_runs(store())
 for run_id, why in reduced_runs(runs).items():
     st.warning(f"{run_id}: its samples ran with reduced isolation: {why}.")
 if not runs:
-    st.info("No evaluated runs yet: launch one on the Runs screen.")
+    lead_to_runs(next_step(store()), 0, "this screen shows each run's pass@k")
 else:
     rows = []
     for run in runs:

@@ -8,7 +8,7 @@ from core.views.dashboard import eval_runs
 from core.views.overview import LIGHT_COLOURS, committed_overview, next_step, pair_overview
 from core.views.quickstart import ORACLE
 from core.base.store import RunDir, read_json
-from app_pages._common import access_policy, choose_tasks, follow_store, link_to, pick_pair, signed_in, store
+from app_pages._common import choose_tasks, follow_store, lead_to_runs, pick_pair, store
 
 st.title("Overview")
 follow_store()
@@ -16,21 +16,7 @@ runs = [r.run_id for r in eval_runs(store())]
 committed = committed_overview()
 step = next_step(store())
 if step:
-    policy = access_policy()
-    sign_in = "" if signed_in(policy) else " Sign in (sidebar) to launch it."
-    if step == "first run":
-        st.info("**Start here: your first comparison.** No runs of your own yet. On the Runs screen, **Score the "
-                "published generations** scores real ChatGPT solutions to 397 MBPP tasks (MapCoder, Reflexion, "
-                "Analogical prompting) and MBPP's 500 reference solutions in our sandbox, in about ten seconds; "
-                "this screen then decides MapCoder against Analogical prompting." + sign_in)
-        link_to("runs", "Go to the first run (Runs screen)", icon=":material/play_arrow:")
-    elif step == "under way":
-        st.info("Your runs are under way: this screen shows the verdict as soon as two evaluated runs are done.")
-        link_to("runs", "Follow them on the Runs screen", icon=":material/pending:")
-    else:
-        st.info(f"A comparison needs two evaluated runs; there {'is one' if runs else 'is none'} so far. Launch "
-                "one on the Runs screen (Launch a run)." + sign_in)
-        link_to("runs", "Go to the Runs screen", icon=":material/play_arrow:")
+    lead_to_runs(step, len(runs), "this screen decides MapCoder against Analogical prompting")
     if not committed or not st.toggle("Meanwhile, show the committed gate (results/): the verdict this repository "
                                       "last published, from its own runs, not yours", value=False):
         st.stop()

@@ -9,13 +9,13 @@ from core.base.store import list_runs
 from core.decide.gate import run_gate
 from core.publish.report import build_report
 from core.views.dashboard import eval_runs, pdf_first_page_png
-from core.views.overview import COLOURS, matching_bench
-from app_pages._common import access_policy, choose_tasks, pick_pair, signed_in, store
+from core.views.overview import COLOURS, matching_bench, next_step
+from app_pages._common import access_policy, choose_tasks, lead_to_runs, pick_pair, signed_in, store
 
 st.title("Report")
 runs = [r.run_id for r in eval_runs(store())]
 if len(runs) < 2:
-    st.info("Two evaluated runs are needed.")
+    lead_to_runs(next_step(store()), len(runs), "this screen builds the PDF of MapCoder against Analogical prompting")
     st.stop()
 cand, base = pick_pair(runs)
 train_runs = ["(none)"] + [r.run_id for r in list_runs(store(), readable_only=True)

@@ -9,8 +9,8 @@ from core.decide.comparable import describe as describe_comparability
 from core.decide.gate import describe_power, run_gate
 from core.decide.kpi import load_kpis
 from core.views.dashboard import eval_runs, kpi_rows, stats_rows
-from core.views.overview import matching_bench, short_path
-from app_pages._common import access_policy, app_config, choose_tasks, pick_pair, signed_in, store
+from core.views.overview import matching_bench, next_step, short_path
+from app_pages._common import access_policy, app_config, choose_tasks, lead_to_runs, pick_pair, signed_in, store
 
 st.title("Significance")
 st.caption("Paired by task: per-task pass@k, a paired bootstrap CI and a two-sided sign-flip permutation p-value "
@@ -21,7 +21,7 @@ st.caption("Paired by task: per-task pass@k, a paired bootstrap CI and a two-sid
            "efficiency group met; else PARTIAL. Unmeasured KPIs count as not met.")
 runs = [r.run_id for r in eval_runs(store())]
 if len(runs) < 2:
-    st.info("Two evaluated runs are needed.")
+    lead_to_runs(next_step(store()), len(runs), "this screen tests MapCoder against Analogical prompting")
     st.stop()
 cand, base = pick_pair(runs)
 c3, c4, c5 = st.columns(3)

@@ -6,15 +6,16 @@ import streamlit as st
 from core.base.errors import GateError
 from core.views.dashboard import eval_runs
 from core.views.drill import task_rows, task_samples
+from core.views.overview import next_step
 from core.base.store import RunDir
-from app_pages._common import pick_pair, store
+from app_pages._common import lead_to_runs, pick_pair, store
 
 SHOWN = 5
 
 st.title("Per-task drill-down")
 runs = [r.run_id for r in eval_runs(store())]
 if len(runs) < 2:
-    st.info("Two evaluated runs are needed.")
+    lead_to_runs(next_step(store()), len(runs), "this screen shows each task's solutions side by side")
     st.stop()
 a, b = pick_pair(runs, ("Run A", "Run B"))
 only = st.selectbox("Show", ["all tasks", "discordant: A only", "discordant: B only"])

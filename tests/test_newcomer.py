@@ -139,3 +139,13 @@ def test_overview_says_what_comes_next(tmp_path, store, mbpp_path):
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "job.json").write_text(json.dumps({"status": "running", "pid": 1, "argv": ["eval"]}))
     assert next_step(tmp_path) == "under way"
+
+
+@pytest.mark.parametrize("screen", ["significance", "tasks", "report", "accuracy"])
+def test_screens_that_need_runs_lead_an_empty_store_to_the_first_run(screen, tmp_path, monkeypatch):
+    """A dead end: "Two evaluated runs are needed." with no word of how to get them (Significance, Per-task
+    drill-down, Report; Accuracy's "launch one" without the first run). Each now leads to it, as the Overview."""
+    at = app(screen, tmp_path / "store", monkeypatch).run()
+    assert not at.exception, at.exception
+    assert "Score the published generations" in at.info[0].value
+    assert [link.page for link in page_links(at)] == ["runs"]
