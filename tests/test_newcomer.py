@@ -149,3 +149,22 @@ def test_screens_that_need_runs_lead_an_empty_store_to_the_first_run(screen, tmp
     assert not at.exception, at.exception
     assert "Score the published generations" in at.info[0].value
     assert [link.page for link in page_links(at)] == ["runs"]
+
+
+def test_the_committed_gate_does_not_contradict_its_own_bench(tmp_path):
+    """The committed gate read a bench that measured everything but peak training RAM. The screen said "From
+    <bench>, which holds figures of both models" above KPI rows saying "no bench.json holds both models'
+    figures" (the bench file is not in a fresh clone). The gate's own record says which bench it read."""
+    from core.base.settings import RESULTS_DIR
+    from core.views.overview import committed_overview
+    stats = json.loads((RESULTS_DIR / "stats.json").read_text())
+    stats["inputs"]["bench"] = {"path": str(tmp_path / "gone" / "bench.json"), "sha256": "0" * 64}
+    for k in stats["gate"]["kpis"]:
+        if k["key"] == "peak_train_ram_gb":
+            k["held"] = None
+    (tmp_path / "stats.json").write_text(json.dumps(stats))
+    view = committed_overview(tmp_path)
+    assert view["bench"]
+    why = {k["KPI"]: k["why"] for k in view["kpis"] if k["status"] == "not measured"}
+    assert why["Peak training RAM"] == "the bench did not measure this figure"
+    assert not any("no bench.json holds" in w for w in why.values())

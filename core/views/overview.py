@@ -48,9 +48,10 @@ def matching_bench(candidate: str | Path, baseline: str | Path, store: Path | No
 def _why_not_measured(key: str, stats: dict, bench: Path | None) -> str:
     if key in ("pass_at_10", "delta_pass_at_10"):
         return "one sample per task: pass@10 needs 10 or more samples per task (eval --n 10 at a temperature)"
-    if key in EFFICIENCY_KEYS:
-        return ("no bench.json holds both models' figures (python -m core bench --model A --model B)" if bench is None
-                else "the bench did not measure this figure")
+    if key in EFFICIENCY_KEYS:  # the gate's own record of its bench: a committed gate's file may be gone here
+        read = bench is not None or (stats.get("inputs") or {}).get("bench")
+        return ("the bench did not measure this figure" if read
+                else "no bench.json holds both models' figures (python -m core bench --model A --model B)")
     if key == "train_failures":
         return "no training runs given to the gate (the pipeline passes them)"
     return "not computed"
