@@ -123,7 +123,8 @@ if can_launch:
     with st.expander("Launch a run", expanded=False):
         with st.form("launch"):
             kind = st.selectbox("Kind", jobs.KINDS)
-            name = st.text_input("Run name", placeholder="letters, digits, . _ -")
+            name = st.text_input("Run name", placeholder="letters, digits, . _ - (empty: kind, model and time, e.g. "
+                                                          "eval-hrm-27m-20261201-1231)")
             preset = st.selectbox("Model", list(SEED_MODELS) + ["hrm:tiny", "oracle"])
             other = st.text_input("Model spec (overrides the model above)", placeholder="hf:/path/to/model")
             baseline = st.text_input("Baseline (bench only)", value="hf-arch:gpt2")
@@ -131,6 +132,7 @@ if can_launch:
             if st.form_submit_button("Launch"):
                 spec = other.strip() or SEED_MODELS.get(preset, preset)
                 data = {"data_path": MBPP_PATH} if kind != "bench" else {}
+                name = name.strip() or jobs.default_name(kind, spec, store())
                 launch(jobs.JobRequest(kind, name, spec, {**data, **values[kind]},
                                        baseline=baseline if kind == "bench" else None))
 elif policy.hosted:

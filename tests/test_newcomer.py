@@ -2,6 +2,7 @@
 the launch form's "Tasks 0" that meant all tasks, the empty store's Overview that pointed at the committed
 gate instead of the first run, and the Runs table's 73.55% and raw ISO timestamps."""
 import json
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -168,3 +169,31 @@ def test_the_committed_gate_does_not_contradict_its_own_bench(tmp_path):
     why = {k["KPI"]: k["why"] for k in view["kpis"] if k["status"] == "not measured"}
     assert why["Peak training RAM"] == "the bench did not measure this figure"
     assert not any("no bench.json holds" in w for w in why.values())
+
+
+def test_a_launch_without_a_run_name_gets_one(tmp_path, monkeypatch, mbpp_path):
+    """Launch with the name left empty (nothing says it is required) was refused with "invalid run name '': use
+    letters, digits...". The run now gets a name from its kind, model and start time, and starts."""
+    root = tmp_path / "store"
+    at = app("runs", root, monkeypatch).run()
+    next(w for w in at.text_input if w.label.startswith("Model spec")).set_value("oracle")
+    next(w for w in at.number_input if w.label == "Tasks (eval)").set_value(3)
+    next(b for b in at.button if b.label == "Launch").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, at.error[0].value
+    made = [p.name for p in root.iterdir() if (p / "job.json").exists()]
+    assert len(made) == 1 and made[0].startswith("eval-oracle-"), made
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and jobs.job_status(root / made[0])["status"] == "running":
+        time.sleep(0.2)
+    assert jobs.job_status(root / made[0])["status"] == "done"
+    assert dashboard.runs_table(root)[0]["tasks"] == 3
+
+
+def test_default_run_names_are_unique(tmp_path):
+    when = datetime(2026, 12, 1, 12, 31, tzinfo=timezone.utc)
+    first = jobs.default_name("eval", "hf:gpt2", tmp_path, when)
+    assert first == "eval-gpt-2-117m-20261201-1231"
+    (tmp_path / first).mkdir()
+    assert jobs.default_name("eval", "hf:gpt2", tmp_path, when) == first + "-2"
+    assert jobs.default_name("train", "hrm:/some/where/ckpt", tmp_path, when) == "train-hrm-ckpt-20261201-1231"

@@ -13,11 +13,13 @@ GitHub, W&B), except the OpenAI-compatible key for a job that generates through 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -83,6 +85,20 @@ def form_value(field_: dict, value):
         value = int(value)
         return None if value == 0 or (field_["all"] and value >= field_["all"]) else value
     return value
+
+
+def default_name(kind: str, spec: str, store: Path | None = None, when: datetime | None = None) -> str:
+    """A name for a launch left unnamed: its kind, the model's name for people and the start time to the minute
+    (eval-gpt-2-117m-20261201-1231), then -2, -3... where that run exists."""
+    from core.views.fmt import model_name
+    slug = re.sub(r"[^a-z0-9]+", "-", model_name(spec).lower()).strip("-")[:40].strip("-") or "model"
+    base = f"{kind}-{slug}-{(when or datetime.now().astimezone()).strftime('%Y%m%d-%H%M')}"
+    root = Path(store or store_root())
+    name, n = base, 1
+    while (root / name).exists():
+        n += 1
+        name = f"{base}-{n}"
+    return name
 
 
 def config_for(req: JobRequest, run_dir: Path):
