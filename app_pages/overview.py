@@ -30,7 +30,8 @@ if source.startswith("The chosen pair"):
     intersection = choose_tasks(cand, base)
     try:
         with st.spinner("deciding (paired bootstrap, in memory)..."):
-            view = pair_overview(store() / cand, store() / base, store(), intersection=intersection)
+            view = pair_overview(store() / cand, store() / base, store(), intersection=intersection,
+                                 tz=st.context.timezone)
     except GateError as exc:
         st.error(f"These two runs cannot be compared: {exc}")
         st.stop()

@@ -197,3 +197,18 @@ def test_default_run_names_are_unique(tmp_path):
     (tmp_path / first).mkdir()
     assert jobs.default_name("eval", "hf:gpt2", tmp_path, when) == first + "-2"
     assert jobs.default_name("train", "hrm:/some/where/ckpt", tmp_path, when) == "train-hrm-ckpt-20261201-1231"
+
+
+def test_the_overview_says_when_it_decided_in_local_time(store, tmp_path, mbpp_path):
+    """The same raw ISO timestamp as the Runs table, in the Overview's "Computed" table."""
+    from core.views.overview import pair_overview
+    rows = [{"task_id": t.task_id, "completion": ""} for t in load_dataset("mbpp", str(mbpp_path), "test").tasks[:11]]
+    cli("eval", "--samples", write_samples(tmp_path / "empty.jsonl", rows), "--data-path", mbpp_path, "--limit", "11",
+        "--run-dir", tmp_path / "empty", "--no-progress")
+    before = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    view = pair_overview(store / "eight-of-eleven", tmp_path / "empty", tmp_path, resamples=200, tz="Asia/Kolkata")
+    computed = next(r["value"] for r in view["sources"] if r["what"] == "computed")
+    shown = datetime.strptime(computed.split(" (")[0], "%Y-%m-%d %H:%M")
+    from zoneinfo import ZoneInfo
+    assert shown.replace(tzinfo=ZoneInfo("Asia/Kolkata")) >= before  # 5:30 ahead of UTC: read as local, not UTC
+    assert computed.endswith("(in memory, nothing written)")

@@ -50,6 +50,12 @@ def pp(x: float | None, digits: int = 1) -> str:
     return "–" if x is None else f"{100 * x:+.{digits}f} pp"
 
 
+def when(iso: str | None, tz: str | None = None) -> str:
+    """A timestamp for people: local (see local_time) and to the minute, as TIME_COLUMN shows one."""
+    t = local_time(iso, tz)
+    return "–" if t is None else t.strftime("%Y-%m-%d %H:%M")
+
+
 def ms(x: float | None) -> str:
     return "–" if x is None else f"{x:,.1f} ms"
 

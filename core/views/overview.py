@@ -139,8 +139,8 @@ def sources(stats: dict, computed_at: str, in_memory: bool) -> list[dict]:
 
 
 def pair_overview(candidate: str | Path, baseline: str | Path, store: Path | None = None, resamples: int = 2000,
-                  intersection: bool = False) -> dict:
-    """Decide the pair in memory and gather what the Overview shows."""
+                  intersection: bool = False, tz: str | None = None) -> dict:
+    """Decide the pair in memory and gather what the Overview shows (times in the viewer's time zone `tz`)."""
     bench, foreign = matching_bench(candidate, baseline, store)
     result = run_gate(str(candidate), str(baseline), bench=str(bench) if bench else None, ks=(1, 10),
                       resamples=resamples, intersection=intersection)
@@ -164,7 +164,7 @@ def pair_overview(candidate: str | Path, baseline: str | Path, store: Path | Non
             "reasons": plain_reasons(stats), "kpis": kpi_lights(stats, bench), "accuracy": accuracy,
             "headline": headline(stats), "bench": short_path(bench) if bench else None,
             "foreign_bench": [short_path(f) for f in foreign], "labels": labels,
-            "sources": sources(stats, now_iso(), in_memory=True)}
+            "sources": sources(stats, fmt.when(now_iso(), tz), in_memory=True)}
 
 
 def headline(stats: dict) -> dict:
