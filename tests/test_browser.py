@@ -175,8 +175,8 @@ def empty_server(tmp_path_factory):
 
 
 def test_first_run_from_an_empty_store_to_the_verdict(empty_server, browser):
-    """A new user: the Runs screen of an empty store, one click, the runs appear without a reload (the stale
-    Runs page of issue 17), and the Overview shows the real pair's figures as core decides them."""
+    """A new user: the Overview of an empty store leads to the Runs screen, one click, the runs appear without a
+    reload (the stale Runs page of issue 17), and the Overview shows the real pair's figures as core decides them."""
     from core.decide.gate import run_gate
     from core.decide.stats import show_p
     from core.views.fmt import pct, pp
@@ -185,8 +185,13 @@ def test_first_run_from_an_empty_store_to_the_verdict(empty_server, browser):
     overview = browser.new_page(viewport={"width": 1400, "height": 1000})  # a second tab, left open
     overview.goto(url)
     wait_idle(overview)
+    overview.get_by_text("Start here: your first comparison").wait_for(timeout=30_000)  # not the committed gate
+    assert overview.locator("div[data-testid='verdict']").count() == 0
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{url}/runs")
+    page.goto(url)  # the home page leads to the first run
+    wait_idle(page)
+    page.get_by_role("link", name="Go to the first run (Runs screen)").click()
+    page.get_by_role("heading", name="Runs", level=1).wait_for(timeout=30_000)
     wait_idle(page)
     page.get_by_text("The run store is empty").wait_for(timeout=30_000)
     page.get_by_role("button", name="Score the published generations").click()
