@@ -1,22 +1,23 @@
 """One command for the whole gate: python -m core pipeline --config pipeline.toml.
 
 Steps, in order: train (optional) -> eval candidate -> eval baseline -> eval candidate-sampled ->
-eval baseline-sampled -> bench (optional) -> collect -> decide (paired test + KPIs -> stats.json with the verdict) -> publish (badge, results/,
-release tag) -> W&B -> report (PDF) -> alerts. Only decide computes; the steps after it read stats.json. Each step is skipped when its output
-is already in the pipeline's directory, so a pipeline killed half-way and started again with the
-same command picks up where it stopped, and a finished one does nothing. Runs themselves
-(train, eval) resume at the sample/step level. The summary lists every step: ran, skipped, off.
+eval baseline-sampled -> bench (optional) -> collect -> decide (paired test + KPIs -> stats.json with
+the verdict) -> publish (badge, results/, release tag) -> W&B -> report (PDF) -> alerts. Only decide
+computes; the steps after it read stats.json. Each step is skipped when its output is already in the
+pipeline's directory, so a pipeline killed half-way and started again with the same command picks up
+where it stopped, and a finished one does nothing. Runs themselves (train, eval) resume at the
+sample/step level. The summary lists every step: ran, skipped, off.
 
-The standard two-run protocol: the candidate/baseline pair runs [pipeline]'s protocol (greedy, n = 1, by
-default) and gives pass@1, its delta (the primary KPI), p, CI and power; the candidate-sampled/
+The standard two-run protocol: the candidate/baseline pair runs [pipeline]'s protocol (greedy, n = 1,
+by default) and gives pass@1, its delta (the primary KPI), p, CI and power; the candidate-sampled/
 baseline-sampled pair runs the same protocol with [sampled]'s sampling (n = 10, T = 0.8, top_p = 0.95
 by default; `enabled = false` switches it off) and gives pass@10, with its own pass@1 kept in
 stats.json as "sampled_pass_at_1", labelled, not used for the verdict.
 
-Outputs in OUT_DIR: train/, candidate/, baseline/, candidate-sampled/, baseline-sampled/ (run directories), bench.json, collected.json,
-stats.json (with the verdict once the gate ran), badge.svg, wandb.json, summary.pdf, alerts.json,
-steps.json (the settings each finished step ran with: a step whose settings changed runs again),
-pipeline.json (the summary).
+Outputs in OUT_DIR: train/, candidate/, baseline/, candidate-sampled/, baseline-sampled/ (run
+directories), bench.json, collected.json, stats.json (with the verdict once the gate ran), badge.svg,
+wandb.json, summary.pdf, alerts.json, steps.json (the settings each finished step ran with: a step
+whose settings changed runs again), pipeline.json (the summary).
 """
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ from core.base.store import RunDir, atomic_write_json, read_json
 
 log = logging.getLogger(__name__)
 
-STEPS = ("train", "eval-candidate", "eval-baseline", "eval-candidate-sampled", "eval-baseline-sampled", "bench", "collect", "decide", "publish", "wandb", "report", "alerts")
+STEPS = ("train", "eval-candidate", "eval-baseline", "eval-candidate-sampled", "eval-baseline-sampled", "bench", "collect",
+         "decide", "publish", "wandb", "report", "alerts")
 REDOABLE = ("bench", "collect", "decide", "publish", "wandb", "report", "alerts")
 REDO_ALIASES = {"stats": "decide", "gate": "decide"}  # the step names before decide/publish were split
 # The tables of pipeline.toml. [pipeline], [train], [candidate]/[baseline] and [bench] come from the run
