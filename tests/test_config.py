@@ -7,7 +7,7 @@ import pytest
 from core.base.config import default_of, defaults, fields, from_args, to_argv
 from core.base.errors import UsageError
 from core.cli import build_parser
-from core.evaluation.config import EvalConfig
+from core.evaluation.config import EvalConfig, SampledConfig
 from core.flow.pipeline import Pipeline, load_config
 from core.lab.config import BenchConfig, TrainConfig
 from core.views import jobs
@@ -59,6 +59,11 @@ def test_pipeline_defaults_are_the_dataclass_defaults(pipeline):
                 continue
             assert getattr(cfg, name) == default, (cls.__name__, name)
     assert made["bench"].models == [pipeline.model_spec("candidate"), "oracle"]
+    # the sampled pair's sampling: [sampled]'s defaults, from SampledConfig alone
+    sampled = pipeline.eval_config("candidate", sampled=True)
+    want = defaults(SampledConfig, "toml")
+    assert want == {"enabled": True, "n": 10, "temperature": 0.8, "top_p": 0.95}
+    assert (sampled.n, sampled.temperature, sampled.top_p) == (want["n"], want["temperature"], want["top_p"])
 
 
 @pytest.mark.parametrize("kind", jobs.KINDS)

@@ -56,8 +56,9 @@ sinks = ["console"]
 
 def statuses(stdout):
     rows = [line.split() for line in stdout.splitlines() if line.startswith("  ") and len(line.split()) > 2]
-    return {r[0]: r[1] for r in rows if r[0] in ("train", "eval-candidate", "eval-baseline", "bench", "collect",
-                                                   "decide", "publish", "wandb", "report", "alerts")}
+    return {r[0]: r[1] for r in rows if r[0] in ("train", "eval-candidate", "eval-baseline", "eval-candidate-sampled",
+                                                   "eval-baseline-sampled", "bench", "collect", "decide", "publish",
+                                                   "wandb", "report", "alerts")}
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +77,10 @@ def setup(tmp_path_factory, mbpp_path):
 def test_pipeline_runs_every_step_then_skips_them_all(setup):
     d, config, first = setup
     assert first.returncode == 4, first.stdout + first.stderr  # untrained candidate: FAILURE
-    assert statuses(first.stdout) == {"train": "ran", "eval-candidate": "ran", "eval-baseline": "ran", "bench": "ran",
+    # the baseline is a samples file (one protocol): no sampled pair, and the summary says why
+    assert "eval-candidate-sampled  off" in first.stdout and "[baseline] scores a samples file" in first.stdout
+    assert statuses(first.stdout) == {"train": "ran", "eval-candidate": "ran", "eval-baseline": "ran",
+                                      "eval-candidate-sampled": "off", "eval-baseline-sampled": "off", "bench": "ran",
                                       "collect": "ran", "decide": "ran", "publish": "ran", "wandb": "off", "report": "ran",
                                       "alerts": "ran"}
     out = d / "out"
@@ -100,7 +104,7 @@ def test_pipeline_runs_every_step_then_skips_them_all(setup):
     assert "0 step(s) ran, 9 skipped" in again.stdout
     assert before == {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.is_file() and p.name != "pipeline.json"}
     summary = json.loads((out / "pipeline.json").read_text())
-    assert summary["verdict"] == "FAILURE" and len(summary["steps"]) == 10
+    assert summary["verdict"] == "FAILURE" and len(summary["steps"]) == 12
 
 
 def test_missing_outputs_and_redo_rerun_only_their_steps(setup):

@@ -67,6 +67,10 @@ def _add_gate(sub) -> None:
                                    "SUCCESS, 3 PARTIAL, 4 FAILURE, 2 bad usage. Writes the verdict into stats.json.")
     p.add_argument("--candidate", required=True, metavar="RUN")
     p.add_argument("--baseline", required=True, metavar="RUN")
+    p.add_argument("--sampled-candidate", metavar="RUN", help="the two-run protocol: the candidate's sampled run (e.g. "
+                                                              "T 0.8, n 10); pass@1 then comes from --candidate/--baseline "
+                                                              "and every k > 1 from the sampled pair")
+    p.add_argument("--sampled-baseline", metavar="RUN", help="the baseline's sampled run (with --sampled-candidate)")
     p.add_argument("--bench", metavar="FILE", help="bench.json with both models' efficiency figures")
     p.add_argument("--kpis", metavar="FILE", help="KPI thresholds (default kpis.toml)")
     p.add_argument("--train-runs", nargs="*", metavar="RUN_DIR", help="training runs whose failures count")
@@ -88,10 +92,13 @@ def _cmd_gate(args) -> int:
     from core.decide.gate import default_stats_path, model_of, run_gate, save_stats
     from core.decide.kpi import load_kpis
     from core.publish.release import publish_gate
+    if bool(args.sampled_candidate) != bool(args.sampled_baseline):
+        raise UsageError("give both --sampled-candidate and --sampled-baseline (the sampled pair), or neither")
+    sampled = (args.sampled_candidate, args.sampled_baseline) if args.sampled_candidate else None
     try:
         result = run_gate(args.candidate, args.baseline, bench=args.bench, kpis=args.kpis, train_runs=args.train_runs,
                           ks=args.k, resamples=args.resamples, seed=args.seed, intersection=args.intersection,
-                          allow_mismatch=args.allow_mismatch)
+                          allow_mismatch=args.allow_mismatch, sampled=sampled)
     except GateError as exc:
         raise UsageError(str(exc)) from None
     print(result.text)

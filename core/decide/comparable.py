@@ -102,6 +102,27 @@ def check(candidate: str | Path, baseline: str | Path, allow=()) -> dict:
             "statuses": {side: run.status() for side, run in runs.items()}}
 
 
+SAMPLING_ONLY = ("protocol.n", "protocol.temperature", "protocol.top_p")  # what a sampled pair may change
+
+
+def check_pairs(main: tuple, sampled: tuple, allow=()) -> None:
+    """The two-run protocol: each side's sampled run is the same model on the same data under the same protocol as
+    its main run, but for n, temperature and top_p; raises IncomparableError naming the side and the field."""
+    allowed = expand(allow)
+    for side, run_a, run_b in zip(("candidate", "baseline"), main, sampled):
+        ra, rb = run_of(run_a), run_of(run_b)
+        if ra is None or rb is None:
+            continue
+        a, b = ra.manifest(), rb.manifest()
+        for field in ("model", *FIELDS):
+            if field in SAMPLING_ONLY or field in allowed or _get(a, field) == _get(b, field):
+                continue
+            raise IncomparableError(f"the {side}'s sampled run {rb.run_id} differs from its main run {ra.run_id} in "
+                                    f"{field}: {_get(b, field)!r} vs {_get(a, field)!r}; a sampled pair changes only "
+                                    "n, temperature and top_p (rerun the pipeline, or give the matching runs)",
+                                    field=field.split(".", 1)[-1])
+
+
 def describe(stats: dict) -> list[str]:
     """Plain lines for a stats.json's comparability record: what was checked, and what was accepted."""
     record = stats.get("comparability")

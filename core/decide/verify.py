@@ -18,7 +18,7 @@ from core.tasks.data import sha256_of
 
 # what verify compares: every published figure of the gate (provenance itself excepted)
 COMPARED = ("verdict", "gate", "candidate", "baseline", "n_tasks", "resamples", "seed", "alpha", "mcnemar", "mde",
-            "power", "comparability", "k_not_tested", "tasks_dropped")
+            "power", "comparability", "k_not_tested", "tasks_dropped", "sampled_pass_at_1", "sampled", "pairs", "sources")
 
 
 COMPARED_STATS = ("candidate", "baseline", "n_tasks", "resamples", "seed", "alpha", "mcnemar", "mde", "comparability",
@@ -46,8 +46,10 @@ def _verify(stats_path: str | Path) -> list[str]:
         raise VerifyError(f"{stats_path} names no inputs (written before stats.json recorded its provenance); "
                           "rerun `python -m core gate` to make one that can be verified")
     checks = []
-    for side in ("candidate", "baseline"):
-        path, want = results_file(src[side]["path"]), src[side]["results_sha256"]
+    runs = [(side, src[side]) for side in ("candidate", "baseline")]
+    runs += [(f"sampled {side}", rec) for side, rec in (src.get("sampled") or {}).items()]  # the two-run protocol
+    for side, rec in runs:
+        path, want = results_file(rec["path"]), rec["results_sha256"]
         if not path.is_file():
             raise VerifyError(f"{side} results {path} not found; verify where the runs are (paths are as recorded)")
         if sha256_of(path) != want:
@@ -66,7 +68,8 @@ def _verify(stats_path: str | Path) -> list[str]:
     if differ:
         raise VerifyError(f"{stats_path} does not follow from its inputs: recomputed {', '.join(differ)} differ")
     s = src["settings"]
-    checks.append(f"recomputed with resamples {s['resamples']}, seed {s['seed']}, k {s['ks']}: every figure"
+    pairs = " (both pairs: pass@1 from the main pair, k > 1 from the sampled pair)" if src.get("sampled") else ""
+    checks.append(f"recomputed with resamples {s['resamples']}, seed {s['seed']}, k {s['ks']}{pairs}: every figure"
                   + (f" and the verdict {doc.get('verdict')}" if doc.get("gate") else "") + " equal")
     if src.get("git_commit") != again["inputs"]["git_commit"]:
         checks.append(f"note: written at commit {src.get('git_commit')}, verified at {again['inputs']['git_commit']}")
@@ -80,8 +83,11 @@ def _recompute(doc: dict, src: dict) -> dict:
                   allow_mismatch=s.get("allow_mismatch") or ())
     kpis = src["kpis"]["path"]
     if doc.get("gate"):
+        sampled = src.get("sampled")
         return run_gate(src["candidate"]["path"], src["baseline"]["path"], bench=(src.get("bench") or {}).get("path"),
-                        kpis=kpis, train_runs=src.get("train_runs"), **common).stats
+                        kpis=kpis, train_runs=src.get("train_runs"),
+                        sampled=(sampled["candidate"]["path"], sampled["baseline"]["path"]) if sampled else None,
+                        **common).stats
     paired = paired_comparisons(src["candidate"]["path"], src["baseline"]["path"], alpha=load_kpis(kpis)["significance"]["alpha"],
                                 ci_method=s.get("ci_method", "percentile"), require_pass_at_1=False, kpis=kpis, **common)
     return paired.document()

@@ -59,3 +59,27 @@ class EvalConfig:
         if self.model and self.model != "oracle" and self.n > 1 and self.temperature == 0:
             raise UsageError(f"--n {self.n} at temperature 0 gives {self.n} identical greedy samples per task; use "
                              "--n 1 for greedy pass@1, or sample (e.g. --temperature 0.8 --top-p 0.95) for pass@k")
+
+
+@dataclass
+class SampledConfig:
+    """The pipeline's second protocol, its [sampled] table: pass@10 (and a sampled pass@1, shown labelled and
+    not used for the verdict) from n samples per task at a temperature, while pass@1 and the gate's primary
+    KPI come from [pipeline]'s protocol (greedy n = 1 by default). Only the sampling differs: the prompt,
+    window, max_new_tokens, seed, timeout and data are [pipeline]'s, so both pairs see the same prompts."""
+    enabled: bool = setting(True, "run the sampled pair (eval-candidate-sampled, eval-baseline-sampled); off: "
+                                  "pass@10 is not measured", cli=False)
+    n: int = setting(10, "samples per task of the sampled runs (pass@k needs n >= k)", cli=False, minimum=1)
+    temperature: float = setting(0.8, "sampling temperature of the sampled runs", cli=False, minimum=0)
+    top_p: float = setting(0.95, "nucleus sampling mass of the sampled runs (no top-k for any model)", cli=False,
+                           minimum=0)
+
+    def __post_init__(self):
+        validate(self)
+        if self.enabled and self.n > 1 and self.temperature == 0:
+            raise UsageError(f"[sampled] n = {self.n} at temperature 0 gives {self.n} identical greedy samples per "
+                             "task; set temperature (e.g. 0.8) or n = 1")
+
+    def protocol(self) -> dict:
+        """The EvalConfig settings the sampled runs change ([pipeline]'s otherwise)."""
+        return {"n": self.n, "temperature": self.temperature, "top_p": self.top_p}

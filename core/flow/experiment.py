@@ -107,7 +107,7 @@ class Experiment(Pipeline):
         if name in ("train-candidate", "train-baseline"):
             side = name.split("-")[1]
             return json.loads(json.dumps(asdict(self.pretrain_config(side)), default=str))
-        if name in ("eval-candidate", "eval-baseline"):
+        if name.startswith("eval-"):  # the main and the sampled evals of each side
             side = name.split("-")[1]
             return {**super().inputs(name), "trained": self.inputs(f"train-{side}")}
         return super().inputs(name)
@@ -115,6 +115,8 @@ class Experiment(Pipeline):
     def preflight(self) -> None:
         self.corpus_config(), self.pretrain_config("candidate"), self.pretrain_config("baseline")
         self.eval_config("candidate"), self.eval_config("baseline")
+        if self.sampled_off() is None:
+            self.eval_config("candidate", sampled=True), self.eval_config("baseline", sampled=True)
 
     def corpus(self) -> str:
         from core.lab.corpus import build_corpus

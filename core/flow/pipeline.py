@@ -1,16 +1,23 @@
 """One command for the whole gate: python -m core pipeline --config pipeline.toml.
 
-Steps, in order: train (optional) -> eval candidate -> eval baseline -> bench (optional) ->
-collect -> decide (paired test + KPIs -> stats.json with the verdict) -> publish (badge, results/,
-release tag) -> W&B -> report (PDF) -> alerts. Only decide computes; the steps after it read stats.json. Each step is skipped when its output
-is already in the pipeline's directory, so a pipeline killed half-way and started again with the
-same command picks up where it stopped, and a finished one does nothing. Runs themselves
-(train, eval) resume at the sample/step level. The summary lists every step: ran, skipped, off.
+Steps, in order: train (optional) -> eval candidate -> eval baseline -> eval candidate-sampled ->
+eval baseline-sampled -> bench (optional) -> collect -> decide (paired test + KPIs -> stats.json with
+the verdict) -> publish (badge, results/, release tag) -> W&B -> report (PDF) -> alerts. Only decide
+computes; the steps after it read stats.json. Each step is skipped when its output is already in the
+pipeline's directory, so a pipeline killed half-way and started again with the same command picks up
+where it stopped, and a finished one does nothing. Runs themselves (train, eval) resume at the
+sample/step level. The summary lists every step: ran, skipped, off.
 
-Outputs in OUT_DIR: train/, candidate/, baseline/ (run directories), bench.json, collected.json,
-stats.json (with the verdict once the gate ran), badge.svg, wandb.json, summary.pdf, alerts.json,
-steps.json (the settings each finished step ran with: a step whose settings changed runs again),
-pipeline.json (the summary).
+The standard two-run protocol: the candidate/baseline pair runs [pipeline]'s protocol (greedy, n = 1,
+by default) and gives pass@1, its delta (the primary KPI), p, CI and power; the candidate-sampled/
+baseline-sampled pair runs the same protocol with [sampled]'s sampling (n = 10, T = 0.8, top_p = 0.95
+by default; `enabled = false` switches it off) and gives pass@10, with its own pass@1 kept in
+stats.json as "sampled_pass_at_1", labelled, not used for the verdict.
+
+Outputs in OUT_DIR: train/, candidate/, baseline/, candidate-sampled/, baseline-sampled/ (run
+directories), bench.json, collected.json, stats.json (with the verdict once the gate ran), badge.svg,
+wandb.json, summary.pdf, alerts.json, steps.json (the settings each finished step ran with: a step
+whose settings changed runs again), pipeline.json (the summary).
 """
 from __future__ import annotations
 
@@ -26,20 +33,21 @@ from typing import Callable
 from core.base.errors import GateError, UsageError
 from core.base.config import check_table, defaults, table_keys
 from core.base.settings import KPIS_PATH, MBPP_PATH, RELEASE_TAG
-from core.evaluation.config import EvalConfig
+from core.evaluation.config import EvalConfig, SampledConfig
 from core.evaluation.protocol import settings
 from core.lab.config import BenchConfig, TrainConfig
 from core.base.store import RunDir, atomic_write_json, read_json
 
 log = logging.getLogger(__name__)
 
-STEPS = ("train", "eval-candidate", "eval-baseline", "bench", "collect", "decide", "publish", "wandb", "report", "alerts")
+STEPS = ("train", "eval-candidate", "eval-baseline", "eval-candidate-sampled", "eval-baseline-sampled", "bench", "collect",
+         "decide", "publish", "wandb", "report", "alerts")
 REDOABLE = ("bench", "collect", "decide", "publish", "wandb", "report", "alerts")
 REDO_ALIASES = {"stats": "decide", "gate": "decide"}  # the step names before decide/publish were split
 # The tables of pipeline.toml. [pipeline], [train], [candidate]/[baseline] and [bench] come from the run
 # kinds' config dataclasses (their defaults too); the others are the pipeline's own.
 CONFIGS = {"train": (TrainConfig, "own"), "candidate": (EvalConfig, "side"), "baseline": (EvalConfig, "side"),
-           "bench": (BenchConfig, "own"), "pipeline": (EvalConfig, "pipeline")}
+           "bench": (BenchConfig, "own"), "pipeline": (EvalConfig, "pipeline"), "sampled": (SampledConfig, "own")}
 OWN = {
     "pipeline": ("out_dir",),
     "gate": ("kpis", "resamples", "intersection", "allow_mismatch", "publish", "release", "tag", "repo_dir"),
@@ -51,8 +59,10 @@ OWN = {
 OWN_TYPES = {"out_dir": str, "kpis": str, "resamples": int, "intersection": bool, "allow_mismatch": list,
              "publish": str, "release": bool, "tag": str, "repo_dir": str, "mode": str, "enabled": bool,
              "sinks": list, "repo": str, "pr": int, "sha": str, "models": list}
-SECTIONS = ("pipeline", "train", "candidate", "baseline", "bench", "gate", "wandb", "report", "alerts")
+SECTIONS = ("pipeline", "sampled", "train", "candidate", "baseline", "bench", "gate", "wandb", "report", "alerts")
 TRAINED = "train"  # a candidate model of "train" means the checkpoint the [train] step made
+SIDES = ("candidate", "baseline")
+SAMPLED = "-sampled"  # the sampled pair's run directories: candidate-sampled/, baseline-sampled/
 
 
 class PipelineError(GateError):
@@ -163,10 +173,29 @@ class Pipeline:
         return {**{k: v for k, v in defaults(EvalConfig, "toml").items() if k in keys},
                 **{k: v for k, v in self.cfg["pipeline"].items() if k in keys}}
 
-    def eval_config(self, side: str) -> EvalConfig:
+    def eval_config(self, side: str, sampled: bool = False) -> EvalConfig:
+        """One side's eval; sampled: its run under the sampled protocol ([pipeline]'s with [sampled]'s sampling)."""
         table = {k: v for k, v in self.cfg[side].items() if k != "model"}
-        return EvalConfig(run_dir=str(self.path(side)), **self.shared(), **table, model=self.model_spec(side),
-                          progress=self.progress)
+        shared = {**self.shared(), **(self.sampled_config().protocol() if sampled else {})}
+        return EvalConfig(run_dir=str(self.path(side + (SAMPLED if sampled else ""))), **shared, **table,
+                          model=self.model_spec(side), progress=self.progress)
+
+    def sampled_config(self) -> SampledConfig:
+        return SampledConfig(**self.cfg.get("sampled", {}))
+
+    def sampled_off(self) -> str | None:
+        """Why the sampled pair does not run (None: it runs)."""
+        if not self.sampled_config().enabled:
+            return "[sampled] enabled = false: pass@10 not measured"
+        scored = [side for side in SIDES if self.cfg[side].get("samples")]
+        if scored:
+            return (f"[{scored[0]}] scores a samples file, made under one protocol: no sampled pair "
+                    "(pass@10 from the main pair where it has samples enough)")
+        return None
+
+    def run_names(self) -> list[str]:
+        """The eval run directories this pipeline makes: the main pair, then the sampled pair when on."""
+        return [*SIDES, *([s + SAMPLED for s in SIDES] if self.sampled_off() is None else [])]
 
     def train_config(self) -> TrainConfig:
         s = self.shared()
@@ -190,6 +219,10 @@ class Pipeline:
             ("train", self._run_done("train") if "train" in self.cfg else None, self.train),
             ("eval-candidate", self._run_done("candidate"), lambda: self.evaluate("candidate")),
             ("eval-baseline", self._run_done("baseline"), lambda: self.evaluate("baseline")),
+            ("eval-candidate-sampled", None if self.sampled_off() else self._run_done("candidate" + SAMPLED),
+             lambda: self.evaluate("candidate", sampled=True)),
+            ("eval-baseline-sampled", None if self.sampled_off() else self._run_done("baseline" + SAMPLED),
+             lambda: self.evaluate("baseline", sampled=True)),
             ("bench", (lambda: self.path("bench.json").exists()) if has_bench else None, self.bench),
             ("collect", lambda: self._newer("collected.json", self._run_files()), self.collect),
             ("decide", lambda: self._newer("stats.json", self._run_files() + self._bench_files()) and self._has_verdict(),
@@ -204,16 +237,19 @@ class Pipeline:
     def inputs(self, name: str) -> dict:
         """The settings a step's output depends on: a step whose settings changed since it ran is not done."""
         data = {k: self._p(k) for k in table_keys(EvalConfig, "pipeline") if k not in ("workers", "batch")}
+        sampled = None if self.sampled_off() else self.sampled_config().protocol()
         g = self.cfg.get("gate", {})
         kpis = Path(self.kpis() or KPIS_PATH)
         by_step = {
             "train": {**self.cfg.get("train", {}), "data": data},
             "eval-candidate": {**self.cfg["candidate"], "data": data},
             "eval-baseline": {**self.cfg["baseline"], "data": data},
+            "eval-candidate-sampled": {**self.cfg["candidate"], "data": data, "sampled": sampled},
+            "eval-baseline-sampled": {**self.cfg["baseline"], "data": data, "sampled": sampled},
             "bench": self.cfg.get("bench", {}),
             "decide": {"ks": data["ks"], "seed": data["seed"], "resamples": g.get("resamples"),
                        "intersection": g.get("intersection"), "allow_mismatch": g.get("allow_mismatch"),
-                       "train": "train" in self.cfg,
+                       "train": "train" in self.cfg, "sampled": sampled,
                        "kpis": kpis.read_text(encoding="utf-8") if kpis.is_file() else None},
             "publish": {k: v for k, v in g.items() if k in ("publish", "release", "tag", "repo_dir")},
             "wandb": self.cfg.get("wandb", {}),
@@ -232,7 +268,7 @@ class Pipeline:
         return done
 
     def _run_files(self) -> list[Path]:
-        return [self.path(n) / "results.jsonl" for n in ("candidate", "baseline")]
+        return [self.path(n) / "results.jsonl" for n in self.run_names()]
 
     def _bench_files(self) -> list[Path]:
         return [self.path("bench.json")]
@@ -253,10 +289,10 @@ class Pipeline:
             s = train(cfg)
         return f"{cfg.model}: {s['steps']} steps, loss {s['first_loss']:.3f} -> {s['last_loss']:.3f}"
 
-    def evaluate(self, side: str) -> str:
+    def evaluate(self, side: str, sampled: bool = False) -> str:
         from core.evaluation.evaluate import run_eval
-        with self._followed(side):
-            s = run_eval(self.eval_config(side))
+        with self._followed(side + (SAMPLED if sampled else "")):
+            s = run_eval(self.eval_config(side, sampled))
         ks = ", ".join(f"pass@{k} {v:.3f}" for k, v in s["pass_at_k"].items()) or "no pass@k"
         return f"{s['model']}: {ks} ({s['n_tasks']} tasks, {s['n_samples']} samples)"
 
@@ -268,30 +304,38 @@ class Pipeline:
 
     def collect(self) -> str:
         from core.evaluation.collect import collect
-        names = [n for n in ("train", "candidate", "baseline") if RunDir(self.path(n)).exists()]
+        names = [n for n in ("train", *self.run_names()) if RunDir(self.path(n)).exists()]
         summaries = {n: collect(self.path(n)) for n in names}
         keep = ("run_id", "kind", "model", "status", "pass_at_k", "n_tasks", "n_samples", "status_counts", "training")
         atomic_write_json(self.path("collected.json"), {n: {k: s.get(k) for k in keep if k in s} for n, s in summaries.items()})
         return ", ".join(f"{n} {summaries[n].get('status')}" for n in names)
 
     def decide(self) -> str:
-        """The paired test (the one bootstrap of the pipeline) and the KPIs -> stats.json with the verdict."""
-        from core.decide.gate import decide, paired_comparisons, save_stats
+        """The paired test (one bootstrap per pair: the main pair, then the sampled pair when on) and the KPIs ->
+        stats.json with the verdict."""
+        from core.decide.gate import compare_sampled, decide, paired_comparisons, save_stats
         from core.decide.kpi import load_kpis
         from core.decide.stats import show_p
         g = self.cfg.get("gate", {})
         candidate, baseline = str(self.path("candidate")), str(self.path("baseline"))
-        paired = paired_comparisons(candidate, baseline, self.ks, int(g.get("resamples", 10_000)),
-                                    int(self.shared()["seed"]), bool(g.get("intersection", False)),
-                                    alpha=load_kpis(self.kpis())["significance"]["alpha"],
-                                    allow_mismatch=g.get("allow_mismatch", ()), kpis=self.kpis())
+        test = dict(ks=self.ks, resamples=int(g.get("resamples", 10_000)), seed=int(self.shared()["seed"]),
+                    intersection=bool(g.get("intersection", False)),
+                    alpha=load_kpis(self.kpis())["significance"]["alpha"],
+                    allow_mismatch=g.get("allow_mismatch", ()), kpis=self.kpis())
+        paired = paired_comparisons(candidate, baseline, **test)
+        sampled = None
+        if self.sampled_off() is None:
+            sampled = compare_sampled(candidate, baseline, tuple(str(self.path(s + SAMPLED)) for s in SIDES), **test)
         result = decide(paired, candidate, baseline, bench=self.bench_file(), kpis=self.kpis(),
-                        train_runs=self.train_runs())
+                        train_runs=self.train_runs(), sampled=sampled)
         save_stats(result.stats, self.path("stats.json"))
         log.info("%s", result.text)
         c = paired.pass_at_1
+        tenth = result.stats.get("pass_at_10")
+        extra = (f"; delta pass@10 {100 * tenth['delta']:+.1f} pp ({result.stats['sources']['pass_at_10']} pair)"
+                 if tenth else "")
         return (f"delta pass@1 {100 * c.delta:+.1f} pp, 95% CI [{100 * c.ci95[0]:+.1f}, {100 * c.ci95[1]:+.1f}], "
-                f"p {show_p(c.p_for_decision, c.resamples, c.p_decision_method)}; verdict {result.verdict.verdict}")
+                f"p {show_p(c.p_for_decision, c.resamples, c.p_decision_method)}{extra}; verdict {result.verdict.verdict}")
 
     def stats_doc(self) -> dict:
         return read_json(self.path("stats.json"))
@@ -328,6 +372,9 @@ class Pipeline:
         if name == "train":
             t = self.cfg["train"]
             return f"{self.name} · train {t['model']} ({t.get('steps', TrainConfig.steps)} steps)"
+        if name.endswith(SAMPLED):
+            s = self.sampled_config()
+            return f"{self.run_label(name[:-len(SAMPLED)])} · sampled T {s.temperature:g}, n {s.n}"
         spec = self.cfg[name].get("model")
         if spec == TRAINED:
             t = self.cfg["train"]
@@ -338,7 +385,7 @@ class Pipeline:
 
     def run_tags(self, name: str) -> list[str]:
         tags = [f"pipeline:{self.name}", f"role:{name}"]
-        if name == "train" or self.cfg.get(name, {}).get("model") == TRAINED:
+        if name == "train" or self.cfg.get(name.removesuffix(SAMPLED), {}).get("model") == TRAINED:
             tags.append(f"model:{self.cfg['train']['model']}")
         return tags
 
@@ -364,7 +411,7 @@ class Pipeline:
         from core.publish.tracking import log_bench, log_gate, log_run, short_model
         mode = self.wandb_setting()
         logged = {}
-        for name in ("train", "candidate", "baseline"):
+        for name in ("train", *self.run_names()):
             run = RunDir(self.path(name))
             if not run.exists():
                 continue
@@ -382,7 +429,7 @@ class Pipeline:
         if self.path("stats.json").exists():
             from core.base.store import read_jsonl
             stats = self.stats_doc()
-            monitor = [a for n in ("train", "candidate", "baseline") for a in read_jsonl(self.path(n) / "alerts.jsonl")]
+            monitor = [a for n in ("train", *self.run_names()) for a in read_jsonl(self.path(n) / "alerts.jsonl")]
             logged["gate"] = log_gate(stats, monitor, mode, self.out, group=self.name,
                                       name=f"{self.name} · gate {stats.get('verdict')}", tags=[f"pipeline:{self.name}"])
         atomic_write_json(self.path("wandb.json"), logged)
@@ -410,7 +457,7 @@ class Pipeline:
     def alerts(self) -> str:
         from core.publish.alerts import dispatch
         target = self._alert_target()
-        monitor_files = [str(p) for n in ("train", "candidate", "baseline")
+        monitor_files = [str(p) for n in ("train", *self.run_names())
                          if (p := self.path(n) / "alerts.jsonl").exists()]
         wandb_url = None
         if self.path("wandb.json").exists():
@@ -426,6 +473,8 @@ class Pipeline:
     def preflight(self) -> None:
         """What would fail hours into the pipeline fails now, before anything runs or is written."""
         self.eval_config("candidate"), self.eval_config("baseline")  # settings out of bounds fail here
+        if self.sampled_off() is None:
+            self.eval_config("candidate", sampled=True), self.eval_config("baseline", sampled=True)
         if "train" in self.cfg:
             self.train_config()
         if "bench" in self.cfg:
@@ -458,7 +507,8 @@ class Pipeline:
         for name, done, action in self.steps():
             t0 = time.perf_counter()
             if done is None:
-                self._record(StepResult(name, "off", 0.0, "not configured"))
+                off = self.sampled_off() if name.endswith(SAMPLED) else None
+                self._record(StepResult(name, "off", 0.0, off or "not configured"))
                 continue
             if name not in self.redo and done() and self._recorded().get(name) == self.inputs(name):
                 self._record(StepResult(name, "skipped", 0.0, "output already there"))
@@ -477,7 +527,9 @@ class Pipeline:
     def _record(self, result: StepResult) -> None:
         self.results.append(result)
         atomic_write_json(self.path("pipeline.json"), {
-            "config": self.cfg, "protocol": settings(self.eval_config("candidate")), "steps": [r.__dict__ for r in self.results], "verdict": self.verdict()})
+            "config": self.cfg, "protocol": settings(self.eval_config("candidate")),
+            "sampled_protocol": None if self.sampled_off() else settings(self.eval_config("candidate", sampled=True)),
+            "steps": [r.__dict__ for r in self.results], "verdict": self.verdict()})
 
     def verdict(self) -> str | None:
         p = self.path("stats.json")
@@ -486,10 +538,10 @@ class Pipeline:
 
 def format_summary(pipe: Pipeline) -> str:
     lines = [f"pipeline {pipe.out}: verdict {pipe.verdict() or 'not decided'}",
-             f"  {'step':<17}{'status':<9}{'time':>9}  detail"]
+             f"  {'step':<24}{'status':<9}{'time':>9}  detail"]
     for r in pipe.results:
         took = f"{r.seconds:.1f} s" if r.status in ("ran", "failed") else "-"
-        lines.append(f"  {r.name:<17}{r.status:<9}{took:>9}  {r.detail}")
+        lines.append(f"  {r.name:<24}{r.status:<9}{took:>9}  {r.detail}")
     ran = sum(r.status == "ran" for r in pipe.results)
     lines.append(f"  {ran} step(s) ran, {sum(r.status == 'skipped' for r in pipe.results)} skipped "
                  f"(outputs in {pipe.out}; summary in {pipe.path('pipeline.json')})")

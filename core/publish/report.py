@@ -22,7 +22,7 @@ from core.views import charts
 from core.views import dashboard
 from core.base.errors import GateError
 from core.decide import comparable
-from core.decide.gate import describe_power
+from core.decide.gate import describe_power, describe_sampling
 from core.decide.kpi import load_kpis
 from core.decide.stats import show_p
 from core.views.dashboard import STAT_KEYS
@@ -66,6 +66,23 @@ def _pretraining(runs: list[str], styles) -> list:
     return out
 
 
+def metric_label(stats: dict, key: str) -> str:
+    """A statistics row's name with the pair it came from: 'pass@10 (sampled pair: T 0.8, top_p 0.95, n 10)'."""
+    pairs, source = stats.get("pairs") or {}, (stats.get("sources") or {}).get(key)
+    name = "pass@1 of the sampled runs" if key == "sampled_pass_at_1" else key.replace("_at_", "@")
+    if "sampled" not in pairs or source not in pairs:
+        return name
+    note = "; not used for the verdict" if key == "sampled_pass_at_1" else ""
+    return f"{name} ({source} pair: {describe_sampling(pairs[source])}{note})"
+
+
+def two_run_note(stats: dict) -> str:
+    pairs = stats["pairs"]
+    return (f"Two-run protocol: pass@1, its delta, p, CI and power from the main pair ({describe_sampling(pairs['main'])}); "
+            f"pass@k for k > 1 from the sampled pair ({describe_sampling(pairs['sampled'])}), whose own pass@1 is shown "
+            "for reference and does not enter the verdict. Both pairs: the same models, prompts and data.")
+
+
 def build_report(stats: dict, candidate: str, baseline: str, out: str | Path | None = None, bench: str | None = None,
                  train_run: str | None = None, pretrain_runs: list[str] | None = None) -> Path | bytes:
     """The summary PDF of a decided gate (`stats`: the stats.json document with its verdict), written to
@@ -87,9 +104,9 @@ def build_report(stats: dict, candidate: str, baseline: str, out: str | Path | N
     story += [Spacer(1, 6), Paragraph("Statistics (paired by task)", styles["Heading2"])]
     srows = [["metric", "candidate", "baseline", "delta", "95% CI", "p-value", "superior"]]
     for key, s in stats.items():
-        if key.startswith("pass_at_"):
+        if key.startswith("pass_at_") or key == "sampled_pass_at_1":
             vals = [x for name, x in s.items() if name not in STAT_KEYS]
-            srows.append([key.replace("_at_", "@"), pct(vals[0]), pct(vals[1]), pp(s["delta"]),
+            srows.append([Paragraph(escape(metric_label(stats, key)), small), pct(vals[0]), pct(vals[1]), pp(s["delta"]),
                           f"[{pp(s['ci95'][0])}, {pp(s['ci95'][1])}]",
                           Paragraph(escape(f"{show_p(s.get('p_value_decision', s['p_value']), stats.get('resamples'), s.get('p_decision_method', ''))} "
                                            f"({s.get('role', '')}; {s.get('p_decision_method', '')})"), small),
@@ -99,6 +116,8 @@ def build_report(stats: dict, candidate: str, baseline: str, out: str | Path | N
                            f"{stats['method']['ci']}; p: the method named in each row (the exact McNemar test where "
                            f"each run has one sample per task, else {stats['method']['p_value']}).", styles["Normal"]))
     story += [Paragraph(escape(line), styles["Normal"]) for line in comparable.describe(stats)]
+    if "sampled" in stats.get("pairs", {}):
+        story.append(Paragraph(escape(two_run_note(stats)), styles["Normal"]))
     story.append(Paragraph(escape(describe_power(stats)), styles["Normal"]))
     acc = [r for run in (RunDir(candidate), RunDir(baseline)) for r in dashboard.pass_at_k_with_ci(run)]
     if acc:
@@ -120,7 +139,9 @@ def build_report(stats: dict, candidate: str, baseline: str, out: str | Path | N
     if pretrain_runs:
         story += _pretraining(pretrain_runs, styles)
     story.append(Paragraph("Protocol and manifest", styles["Heading2"]))
-    for path in (candidate, baseline):
+    sampled_runs = [stats["pairs"]["sampled"][side] for side in ("candidate", "baseline")
+                    if "sampled" in stats.get("pairs", {}) and RunDir(stats["pairs"]["sampled"][side]).exists()]
+    for path in (candidate, baseline, *sampled_runs):
         m = RunDir(path).manifest()
         ds, proto, mach = m.get("dataset", {}), m.get("protocol", {}), m.get("machine", {})
         story.append(_table([

@@ -187,11 +187,31 @@ def gate_evidence(stats: dict) -> dict:
            "gate/mde": p1.get("mde"), "gate/underpowered": power.get("underpowered"), "gate/alpha": stats.get("alpha"),
            "gate/n_tasks": stats.get("n_tasks"), "gate/pass_at_1_candidate": p1.get("candidate"),
            "gate/pass_at_1_baseline": p1.get("baseline"), "gate/reasons": "; ".join(gate.get("reasons") or [])}
+    out.update(two_run_evidence(stats))
     return {k: v for k, v in out.items() if v is not None}
 
 
+def two_run_evidence(stats: dict) -> dict:
+    """pass@10 and the sampled pass@1 with the pair each came from (the two-run protocol: pass@10 from the
+    sampled runs, their pass@1 labelled and outside the verdict)."""
+    from core.decide.gate import describe_sampling
+    pairs, sources = stats.get("pairs") or {}, stats.get("sources") or {}
+    cand, base = stats.get("candidate"), stats.get("baseline")
+    out = {}
+    for key, prefix in (("pass_at_10", "gate/pass_at_10"), ("sampled_pass_at_1", "gate/sampled_pass_at_1")):
+        entry = stats.get(key)
+        if not isinstance(entry, dict):
+            continue
+        pair = pairs.get(sources.get(key)) or {}
+        out.update({f"{prefix}_candidate": entry.get(cand), f"{prefix}_baseline": entry.get(base),
+                    f"{prefix}_delta": entry.get("delta"),
+                    f"{prefix}_pair": f"{sources.get(key)}: {describe_sampling(pair)}" if pair else None,
+                    f"{prefix}_temperature": pair.get("temperature")})
+    return out
+
+
 EVIDENCE_COLUMNS = ["k", "role", "candidate", "baseline", "delta", "ci95_low", "ci95_high", "p_value", "p_value_holm",
-                    "p_decision", "p_method", "mde", "superior"]
+                    "p_decision", "p_method", "mde", "superior", "pair"]
 ALERT_COLUMNS = ["time", "severity", "rule", "message", "run"]
 
 
@@ -207,13 +227,16 @@ def log_gate(stats: dict, monitor_alerts=(), setting: str = "auto", directory: s
 
     from core.publish.alerts import evaluate_rules
     rows = []
-    for key in sorted((k for k in stats if k.startswith("pass_at_") and isinstance(stats[k], dict)),
-                      key=lambda k: int(k.rsplit("_", 1)[1])):
+    keys = sorted((k for k in stats if k.startswith("pass_at_") and isinstance(stats[k], dict)),
+                  key=lambda k: int(k.rsplit("_", 1)[1]))
+    for key in keys + (["sampled_pass_at_1"] if isinstance(stats.get("sampled_pass_at_1"), dict) else []):
         c = stats[key]
         ci = c.get("ci95") or [None, None]
-        rows.append([int(key.rsplit("_", 1)[1]), c.get("role"), c.get("candidate"), c.get("baseline"), c.get("delta"),
+        k = 1 if key == "sampled_pass_at_1" else int(key.rsplit("_", 1)[1])
+        rows.append([k, c.get("role"), c.get("candidate"), c.get("baseline"), c.get("delta"),
                      ci[0], ci[1], c.get("p_value"), c.get("p_value_holm"), c.get("p_value_decision"),
-                     c.get("p_decision_method"), c.get("mde"), c.get("superior")])
+                     c.get("p_decision_method"), c.get("mde"), c.get("superior"),
+                     (stats.get("sources") or {}).get(key, "main")])
     gate = stats.get("gate") or {}
     kpis = [[k.get("label"), k.get("shown"), str(k.get("target")), k.get("held"), k.get("group")]
             for k in gate.get("kpis", [])]
