@@ -479,6 +479,31 @@ def test_a_sample_cannot_spoil_the_next_ones():
     assert out["c-after"].passed, out
 
 
+def test_a_sample_that_closes_its_result_pipe_is_followed_to_its_exit():
+    """The worker answers as soon as the child's last record is in and its result pipe closed; a
+    sample that closes that pipe itself (or writes a record of its own) is still followed to its
+    end, and it never passes."""
+    out = run_programs({
+        "closes": "import os, time\nos.closerange(3, 1 << 16)\ntime.sleep(0.3)\nassert True\n",
+        "fake-f": "import os, time\nfor fd in range(3, 64):\n    try:\n        os.write(fd, b'F')\n"
+                  "        os.close(fd)\n    except OSError:\n        pass\ntime.sleep(0.3)\nassert True\n",
+    }, timeout=5)
+    assert out["closes"].status == "failed" and "exited with status 1" in out["closes"].error, out
+    assert out["closes"].duration_s >= 0.3, out
+    assert out["fake-f"].status == "failed", out
+
+
+def test_programs_too_large_to_compile_in_the_worker_compile_in_their_child():
+    from core.sandbox.worker import WORKER_COMPILE_MAX_CHARS
+    padding = "#" * WORKER_COMPILE_MAX_CHARS + "\n"
+    out = run_programs({"large": "x = 1\n" + padding + "assert x == 1\n",
+                        "large-syntax": padding + "def f(:\n",
+                        "small-syntax": "def f(:\n"})
+    assert out["large"].passed, out
+    assert out["large-syntax"].status == out["small-syntax"].status == "error", out
+    assert "SyntaxError" in out["large-syntax"].error and "SyntaxError" in out["small-syntax"].error, out
+
+
 def test_imports_still_work_without_cached_bytecode():
     out = run_programs({"imports": "import fractions, decimal, statistics, typing, dataclasses, json, string\n"
                                    "@dataclasses.dataclass\nclass P:\n    x: int\nassert P(1).x == 1\n"

@@ -199,6 +199,9 @@ class _Worker:
         self.buf = bytearray()
         self.job: Job | None = None
         self.deadline = 0.0
+
+    def wait_ready(self) -> "_Worker":
+        """Waits for the worker's "ready" (its isolation report); workers started together boot in parallel."""
         ready = self._read_frame_blocking(timeout=60)
         if not ready or not ready.get("ready"):
             self._stderr.seek(0)
@@ -207,6 +210,7 @@ class _Worker:
             raise SandboxError(f"sandbox worker failed to start ({tail[-1] if tail else 'no output'}); "
                                "check that Python can run core/sandbox/worker.py")
         self.isolation = ready["isolation"]
+        return self
 
     def _read_frame_blocking(self, timeout: float):
         end = time.monotonic() + timeout
@@ -257,6 +261,12 @@ class _Worker:
             kill_uids(lambda uid: uid == self.uid)
         self._stderr.close()
 
+    def end_input(self) -> None:
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+
     def close(self) -> None:
         try:
             self.proc.stdin.close()
@@ -285,7 +295,9 @@ class SandboxPool:
         self._workers: list[_Worker] = []
         try:
             for slot in range(workers):
-                self._workers.append(self._spawn(slot))
+                self._workers.append(self._start(slot))
+            for w in self._workers:
+                w.wait_ready()
         except BaseException:
             self.close()
             raise
@@ -300,12 +312,15 @@ class SandboxPool:
                         "and the host's /tmp; run as root for full isolation",
                         self.isolation["namespace_error"])
 
-    def _spawn(self, slot: int) -> _Worker:
+    def _start(self, slot: int) -> _Worker:
         fallback = os.path.join(self._tmp.name, f"w{slot}")
         os.makedirs(fallback, exist_ok=True)
         if os.geteuid() == 0:
             os.chown(fallback, UID_BASE + os.getpid() * MAX_WORKERS + slot, -1)
         return _Worker(slot, self.limits, self._tmp.name, self.keep_visible)
+
+    def _spawn(self, slot: int) -> _Worker:
+        return self._start(slot).wait_ready()
 
     def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Hashable, Outcome]]:
         """Yields (job.key, Outcome) as samples finish, in completion order."""
@@ -335,9 +350,13 @@ class SandboxPool:
                         if reply is not None:
                             sel.unregister(key.fd)
                             job, w.job = w.job, None
-                            if reply.get("restart"):  # it could not clean up after the sample
+                            if reply.get("restart"):  # it could not clean up after its last sample
                                 w.kill()
-                                self._workers[key.data] = self._spawn(key.data)
+                                w = self._workers[key.data] = self._spawn(key.data)
+                            if reply.get("unrun"):  # so it did not take this one: a fresh worker runs it
+                                w.submit(job, self.limits)
+                                sel.register(w.proc.stdout.fileno(), selectors.EVENT_READ, key.data)
+                                continue
                             yield job.key, Outcome(reply["status"], reply["error"], reply["duration_s"])
                     else:
                         sel.unregister(key.fd)
@@ -360,6 +379,8 @@ class SandboxPool:
         return job.key, Outcome(status, error, round(duration, 4))
 
     def close(self) -> None:
+        for w in self._workers:  # all of them at once: each cleans up after its last sample in parallel
+            w.end_input()
         for w in self._workers:
             w.close()
         self._workers = []
