@@ -1,6 +1,7 @@
 """The sandbox against each class of hostile completion, and legitimate samples that must pass."""
 import os
 import shutil
+import signal
 import socket
 import threading
 import time
@@ -101,6 +102,17 @@ def test_killing_the_worker_or_group_costs_only_that_sample():
         else:
             assert out[name].status in ("failed", "timeout"), (name, out[name])
     assert all(out[f"after{i}"].passed for i in range(6))
+
+
+def test_jobs_queued_behind_a_worker_that_dies_run_on_its_replacement():
+    """The pool sends each worker its next job ahead of time; when a worker dies (killed from
+    outside here), the sample it was running fails and the ones queued behind it run on the new one."""
+    programs = {"slow": "import time\ntime.sleep(3)\n", **{f"next{i}": "assert 1 + 1 == 2\n" for i in range(4)}}
+    with SandboxPool(1, Limits(timeout_s=10)) as pool:
+        threading.Timer(0.5, os.kill, (pool._workers[0].proc.pid, signal.SIGKILL)).start()
+        out = dict(pool.run(Job(k, p) for k, p in programs.items()))
+    assert out["slow"].status == "failed" and "killed its sandbox worker" in out["slow"].error, out
+    assert all(out[f"next{i}"].passed for i in range(4)), out
 
 
 @needs_root

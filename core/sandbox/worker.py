@@ -70,6 +70,7 @@ CHECK_NAME = "__hrm_check__"  # what core/sandbox/checks.py rewrites top-level `
 MAX_REPORTS_BYTES = 8 << 20
 # Programs up to this size are compiled in the worker (see _compiled); MBPP's are under 10,000.
 WORKER_COMPILE_MAX_CHARS = 1 << 16
+EARLY = os.environ.get("HRM_EARLY") == "1"
 CODE_TYPE = type(compile("", "<x>", "exec"))
 SIGNALS = sorted(signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP})
 DEFAULT_RECURSION_LIMIT = sys.getrecursionlimit()  # the interpreter's own (1000), read before anything changes it
@@ -717,9 +718,12 @@ def _run_sample(req, cfg, scratch, workdir):
     del program
     res, status, timed_out, duration, output, out_total = child.run(timeout)
     _kill_all(cfg)  # the child and everything it started: nothing of the sample runs past its verdict
+    if not EARLY:
+        child.reap()
     _send(cfg["reply_fd"], _verdict(res, status, timed_out, timeout, duration, output, out_total,
                                     req.get("checks") or []))
-    child.reap()
+    if EARLY:
+        child.reap()
     _kill_leftovers(cfg)
     return _wipe(scratch, workdir, cfg.get("protected", ()))
 
