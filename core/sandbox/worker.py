@@ -813,6 +813,10 @@ def _prepare_for_samples(workdir_parent):
     # from its source: no cached bytecode is looked for, and none is written.
     sys.pycache_prefix = "/nonexistent/hrm-gate-no-bytecode"
     sys.dont_write_bytecode = True
+    # Programs compile in the worker (see _compiled): their compile-time warnings ("is" with a
+    # literal...) would go to the worker's stderr, once per sample; they never decided a test.
+    import warnings
+    warnings.filterwarnings("ignore", module="<sample>")
 
 
 def _read_exact(fd, n):
