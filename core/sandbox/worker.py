@@ -855,6 +855,10 @@ def main():
     # page; frozen objects are never collected, so forks stay cheap.
     gc.collect()
     gc.freeze()
+    # Every fork copies the page tables of all our memory: hand back the heap's free pages first.
+    trim = getattr(_libc, "malloc_trim", None)  # glibc's; absent elsewhere
+    if trim is not None:
+        trim(0)
     _send(rep_fd, {"ready": True, "isolation": report, "pid": os.getpid()})
     cfg["reply_fd"] = rep_fd
     workdir = os.path.join(workdir_parent, SAMPLE_DIR_NAME)
