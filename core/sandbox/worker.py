@@ -462,18 +462,23 @@ def _decode(enc):
     return {"l": list, "t": tuple, "S": set, "F": frozenset}[tag](items)
 
 
+# Crafted code objects (code.replace, marshal) are how pure Python reads memory it should not.
+_FORBIDDEN_EVENTS = frozenset((
+    "sys.addaudithook", "sys.settrace", "sys.setprofile", "sys._current_frames",
+    "gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys.monitoring.register_callback",
+    "sys.remote_exec", "code.__new__", "function.__new__", "marshal.loads", "marshal.load",
+    "cpython.PyInterpreterState_New"))  # subinterpreters have no audit hook
+_UNSAFE_EXTENSIONS = ("_test", "_xx", "_ctypes")  # extension modules with unaudited memory access
+
+
 def _audit_guard(channel):
     """The audit hook of every sample's process: refuses what would let a sample read the pass
     channel's frame or rewrite the harness (frames of other threads, trace and profile functions,
     more audit hooks, ctypes, the objects gc holds, /proc), with a PermissionError. It holds no
     secret of its own, so its frame may be seen."""
-    # Crafted code objects (code.replace, marshal) are how pure Python reads memory it should not.
-    forbidden = frozenset(("sys.addaudithook", "sys.settrace", "sys.setprofile", "sys._current_frames",
-                           "gc.get_objects", "gc.get_referrers", "gc.get_referents",
-                           "sys.monitoring.register_callback", "sys.remote_exec",
-                           "code.__new__", "function.__new__", "marshal.loads", "marshal.load",
-                           "cpython.PyInterpreterState_New"))  # subinterpreters have no audit hook
-    unsafe_ext = ("_test", "_xx", "_ctypes")  # extension modules with unaudited memory access
+    # Taken into the hook's closure here, before any sample code runs: rebinding the module's
+    # names later (the sample can reach this module as __main__) changes nothing.
+    forbidden, unsafe_ext = _FORBIDDEN_EVENTS, _UNSAFE_EXTENSIONS
     realpath, str_, bytes_, int_ = os.path.realpath, str, bytes, int
 
     def hook(event, args):
@@ -511,7 +516,7 @@ def _last_word(res_w, record):
         os._exit(0)
 
 
-def _child(program, res_w, out_w, limits, workdir):
+def _child(program, res_w, out_w, limits, workdir, depth):
     """Runs in the forked child; never returns. `program` is the sample's code, compiled by the
     worker (see `_compiled`), or its source where the worker left compiling to the child.
 
@@ -556,10 +561,6 @@ def _child(program, res_w, out_w, limits, workdir):
         _last_word(res_w, b"E" + _short(exc).encode())
     # A sample gets the recursion depth `python program.py` would give it: the interpreter's default
     # limit, counted from the sample's own module frame rather than from the worker's frames below it.
-    depth, frame = 0, sys._getframe()
-    while frame is not None:
-        depth, frame = depth + 1, frame.f_back
-    del frame
     sys.setrecursionlimit(DEFAULT_RECURSION_LIMIT + depth)
     try:
         exec(code, {"__name__": "__main__", "__builtins__": __builtins__, CHECK_NAME: _report_function(res_w)})
@@ -598,6 +599,13 @@ def _resume_site():
 _RESUME_AT = _resume_site()
 
 
+def _frames_from(frame):
+    depth = 0
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    return depth
+
+
 class _Child:
     """A sample's process: forked with its program, followed until its verdict is known."""
 
@@ -608,12 +616,13 @@ class _Child:
             os.mkdir(workdir, 0o700)
         self.out_r, out_w = os.pipe()
         self.res_r, res_w = os.pipe()
+        depth = _frames_from(sys._getframe()) + 1  # _child's frame and those below it, counted here once
         self.started = time.monotonic()
         self.pid = os.fork()
         if self.pid == 0:
             os.close(self.out_r)
             os.close(self.res_r)
-            _child(program, res_w, out_w, limits, workdir)
+            _child(program, res_w, out_w, limits, workdir, depth)
         os.close(out_w)
         os.close(res_w)
         self.pidfd = os.pidfd_open(self.pid)
