@@ -100,7 +100,7 @@ class Outcome:
 
 def scrubbed_env() -> dict:
     # Nothing of the caller's environment (tokens, keys) reaches a sample.
-    return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "HRM_EARLY": os.environ.get("HRM_EARLY", "0"),
+    return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
             "PYTHONDONTWRITEBYTECODE": "1"}
 
 
