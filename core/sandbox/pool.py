@@ -13,6 +13,7 @@ gives the same results whatever the worker count.
 """
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
@@ -40,6 +41,10 @@ UID_BASE = 1_000_000_000
 MAX_WORKERS = 16
 UID_SPAN = (1 << 22) * MAX_WORKERS
 OUTER_GRACE_S = 5.0
+# Jobs sent to a worker ahead of its answers, so that it never waits for us between samples;
+# larger requests wait until the worker is idle (a full pipe would stall the pool).
+QUEUE_DEPTH = 2
+QUEUE_AHEAD_MAX_BYTES = 32 * 1024
 # Set where a root sandbox broker serves this unprivileged process (core/sandbox/broker.py).
 SOCKET_ENV = "HRM_GATE_SANDBOX_SOCKET"
 HOSTED_ENV = "HRM_GATE_HOSTED"
@@ -197,8 +202,11 @@ class _Worker:
                 env=scrubbed_env(), cwd="/", close_fds=True,
             )
         self.buf = bytearray()
-        self.job: Job | None = None
-        self.deadline = 0.0
+        self.queue: collections.deque[Job] = collections.deque()  # sent, not answered yet; the first is running
+        self.deadline = 0.0  # of the running job
+
+    def wait_ready(self) -> "_Worker":
+        """Waits for the worker's "ready" (its isolation report); workers started together boot in parallel."""
         ready = self._read_frame_blocking(timeout=60)
         if not ready or not ready.get("ready"):
             self._stderr.seek(0)
@@ -207,6 +215,7 @@ class _Worker:
             raise SandboxError(f"sandbox worker failed to start ({tail[-1] if tail else 'no output'}); "
                                "check that Python can run core/sandbox/worker.py")
         self.isolation = ready["isolation"]
+        return self
 
     def _read_frame_blocking(self, timeout: float):
         end = time.monotonic() + timeout
@@ -236,16 +245,24 @@ class _Worker:
         del self.buf[:4 + n]
         return json.loads(data)
 
-    def submit(self, job: Job, limits: Limits) -> None:
+    @staticmethod
+    def request(job: Job, limits: Limits) -> bytes:
         program, checks = split_checks(job.program) if job.checks is None else (job.program, list(job.checks))
         payload = (b'{"program": ' + json.dumps(program).encode() + b', "checks": ' + json.dumps(checks).encode()
                    + b", " + limits.request_tail)
-        self.job = job
-        self.deadline = time.monotonic() + limits.timeout_s + OUTER_GRACE_S
-        frame = struct.pack(">I", len(payload)) + payload
+        return struct.pack(">I", len(payload)) + payload
+
+    def submit(self, job: Job, frame: bytes, limits: Limits) -> None:
+        """Queues the job on this worker; the worker reads it when it finishes the ones before it."""
+        if not self.queue:
+            self.deadline = time.monotonic() + limits.timeout_s + OUTER_GRACE_S
+        self.queue.append(job)
         fd = self.proc.stdin.fileno()
-        while frame:
-            frame = frame[os.write(fd, frame):]
+        try:
+            while frame:
+                frame = frame[os.write(fd, frame):]
+        except BrokenPipeError:
+            pass  # the worker is gone: its end of the pipe says so, and its jobs go to the next one
 
     def kill(self) -> None:
         try:
@@ -256,6 +273,12 @@ class _Worker:
         if self.uid is not None:
             kill_uids(lambda uid: uid == self.uid)
         self._stderr.close()
+
+    def end_input(self) -> None:
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
 
     def close(self) -> None:
         try:
@@ -285,7 +308,9 @@ class SandboxPool:
         self._workers: list[_Worker] = []
         try:
             for slot in range(workers):
-                self._workers.append(self._spawn(slot))
+                self._workers.append(self._start(slot))
+            for w in self._workers:
+                w.wait_ready()
         except BaseException:
             self.close()
             raise
@@ -300,66 +325,93 @@ class SandboxPool:
                         "and the host's /tmp; run as root for full isolation",
                         self.isolation["namespace_error"])
 
-    def _spawn(self, slot: int) -> _Worker:
+    def _start(self, slot: int) -> _Worker:
         fallback = os.path.join(self._tmp.name, f"w{slot}")
         os.makedirs(fallback, exist_ok=True)
         if os.geteuid() == 0:
             os.chown(fallback, UID_BASE + os.getpid() * MAX_WORKERS + slot, -1)
         return _Worker(slot, self.limits, self._tmp.name, self.keep_visible)
 
+    def _spawn(self, slot: int) -> _Worker:
+        return self._start(slot).wait_ready()
+
     def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Hashable, Outcome]]:
         """Yields (job.key, Outcome) as samples finish, in completion order."""
         pending = iter(jobs)
+        retry: collections.deque[Job] = collections.deque()  # taken back from a replaced worker: first out
+        held: tuple[Job, bytes] | None = None  # too large to queue behind another job: for an idle worker
         exhausted = False
         sel = selectors.DefaultSelector()
+        for i, w in enumerate(self._workers):
+            sel.register(w.proc.stdout.fileno(), selectors.EVENT_READ, i)
+
+        def replace(slot: int) -> list[Job]:
+            """A fresh worker in the slot; returns the jobs the old one had not answered."""
+            old = self._workers[slot]
+            sel.unregister(old.proc.stdout.fileno())
+            left = list(old.queue)
+            old.kill()
+            new = self._workers[slot] = self._spawn(slot)
+            sel.register(new.proc.stdout.fileno(), selectors.EVENT_READ, slot)
+            return left
+
         try:
             while True:
-                for i, w in enumerate(self._workers):
-                    if w.job is None and not exhausted:
-                        job = next(pending, None)
-                        if job is None:
-                            exhausted = True
+                for w in self._workers:
+                    while len(w.queue) < QUEUE_DEPTH:
+                        if held is not None:
+                            if w.queue:
+                                break
+                            (job, frame), held = held, None
                         else:
-                            w.submit(job, self.limits)
-                            sel.register(w.proc.stdout.fileno(), selectors.EVENT_READ, i)
-                busy = [w for w in self._workers if w.job is not None]
+                            job = retry.popleft() if retry else None if exhausted else next(pending, None)
+                            if job is None:
+                                exhausted = True
+                                break
+                            frame = w.request(job, self.limits)
+                            if w.queue and len(frame) > QUEUE_AHEAD_MAX_BYTES:
+                                held = (job, frame)
+                                break
+                        w.submit(job, frame, self.limits)
+                busy = [w for w in self._workers if w.queue]
                 if not busy:
                     return
                 wait = max(0.0, min(w.deadline for w in busy) - time.monotonic())
                 for key, _ in sel.select(timeout=wait):
-                    w = self._workers[key.data]
+                    slot = key.data
+                    w = self._workers[slot]
+                    if w.proc.stdout.fileno() != key.fd:
+                        continue  # replaced while an earlier event of this round was handled
                     chunk = os.read(key.fd, 65536)
-                    if chunk:
-                        w.buf += chunk
-                        reply = w.take_frame()
-                        if reply is not None:
-                            sel.unregister(key.fd)
-                            job, w.job = w.job, None
-                            if reply.get("restart"):  # it could not clean up after the sample
-                                w.kill()
-                                self._workers[key.data] = self._spawn(key.data)
-                            yield job.key, Outcome(reply["status"], reply["error"], reply["duration_s"])
-                    else:
-                        sel.unregister(key.fd)
-                        yield self._replace(key.data, "failed", "the sample killed its sandbox worker")
+                    if not chunk:
+                        job, *left = replace(slot)
+                        retry.extendleft(reversed(left))
+                        yield job.key, Outcome("failed", "the sample killed its sandbox worker", self._ran_for(w))
+                        continue
+                    w.buf += chunk
+                    while w.queue and (reply := w.take_frame()) is not None:
+                        job = w.queue.popleft()
+                        w.deadline = time.monotonic() + self.limits.timeout_s + OUTER_GRACE_S
+                        if reply.get("unrun"):  # it could not clean up after its last sample: a fresh one runs this
+                            retry.extendleft(reversed([job, *replace(slot)]))
+                            break
+                        yield job.key, Outcome(reply["status"], reply["error"], reply["duration_s"])
                 now = time.monotonic()
-                for i, w in enumerate(self._workers):
-                    if w.job is not None and now > w.deadline:
-                        sel.unregister(w.proc.stdout.fileno())
-                        yield self._replace(i, "timeout", "the sandbox worker stopped answering (the sample "
-                                            "stopped or starved it) and was killed")
+                for slot, w in enumerate(self._workers):
+                    if w.queue and now > w.deadline:
+                        job, *left = replace(slot)
+                        retry.extendleft(reversed(left))
+                        yield job.key, Outcome("timeout", "the sandbox worker stopped answering (the sample "
+                                               "stopped or starved it) and was killed", self._ran_for(w))
         finally:
             sel.close()
 
-    def _replace(self, slot: int, status: str, error: str) -> tuple[Hashable, Outcome]:
-        dead = self._workers[slot]
-        job = dead.job
-        duration = self.limits.timeout_s + OUTER_GRACE_S - max(0.0, dead.deadline - time.monotonic())
-        dead.kill()
-        self._workers[slot] = self._spawn(slot)
-        return job.key, Outcome(status, error, round(duration, 4))
+    def _ran_for(self, dead: _Worker) -> float:
+        return round(self.limits.timeout_s + OUTER_GRACE_S - max(0.0, dead.deadline - time.monotonic()), 4)
 
     def close(self) -> None:
+        for w in self._workers:  # all of them at once: each cleans up after its last sample in parallel
+            w.end_input()
         for w in self._workers:
             w.close()
         self._workers = []

