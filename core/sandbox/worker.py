@@ -335,15 +335,17 @@ def _wipe(dirs, keep, protected=()):
     binds of the interpreter) are left alone. Returns True when every directory is clean."""
     clean = True
     for d in dirs:
-        try:
-            os.chmod(d, 0o1777 if d in PRIVATE_TMP_DIRS else 0o700)
-        except OSError:
-            pass  # a tmpfs root that root mounted: not ours to change, nor the sample's
+        if d not in _NOT_OURS_TO_CHMOD:
+            try:
+                os.chmod(d, 0o1777 if d in PRIVATE_TMP_DIRS else 0o700)
+            except OSError:
+                _NOT_OURS_TO_CHMOD.add(d)  # a tmpfs root that root mounted: not ours to change, nor the sample's
         try:
             entries = list(os.scandir(d))
         except OSError:
             clean = False
             continue
+        removed = False
         for entry in entries:
             if entry.path in protected:
                 continue
@@ -351,12 +353,17 @@ def _wipe(dirs, keep, protected=()):
                 clean = _wipe([keep], None) and clean
                 continue
             _force_remove(entry.path)
-        try:
-            left = {e.path for e in os.scandir(d)} - set(protected) - {keep}
-        except OSError:
-            left = {d}
-        clean = clean and not left
+            removed = True
+        if removed:  # every process of the sample is gone: nothing can appear between the two looks
+            try:
+                left = {e.path for e in os.scandir(d)} - set(protected) - {keep}
+            except OSError:
+                left = {d}
+            clean = clean and not left
     return clean
+
+
+_NOT_OURS_TO_CHMOD = set()
 
 
 def _short(exc):
@@ -887,3 +894,4 @@ def main():
 
 if __name__ == "__main__":
     main()
+    os._exit(0)  # everything is cleaned up: no interpreter teardown for the pool to wait on
