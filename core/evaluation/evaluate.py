@@ -120,6 +120,18 @@ def run_eval(cfg: EvalConfig) -> dict:
                          "evaluate a model on --dataset mbpp")
     if cfg.samples and not Path(cfg.samples).is_file():  # named before any data set is looked for
         raise SamplesError(f"samples file not found: {cfg.samples}; pass --samples FILE with one JSON object per line")
+    limits = Limits(timeout_s=cfg.timeout)
+    # Scoring a samples file, the sandbox's workers boot while the files are read and written;
+    # generating, they start once the samples exist.
+    pool = SandboxPool(cfg.workers, limits, wait=False) if cfg.samples else None
+    try:
+        return _prepare_and_execute(cfg, limits, pool)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _prepare_and_execute(cfg: EvalConfig, limits: Limits, pool: SandboxPool | None) -> dict:
     dataset = data.load_dataset(cfg.dataset, cfg.data_path, cfg.split, cfg.limit)
     template = prompts.get_template(cfg.prompt, cfg.dataset)
     missing_rows: list[dict] = []
@@ -135,7 +147,6 @@ def run_eval(cfg: EvalConfig) -> dict:
         spec = parse_spec(cfg.model)  # fail on a bad spec or missing weights before touching the run directory
         generator = load_generator(spec, cfg.device, cfg.dtype, cfg.batch)
         sample_rows, model_label = None, str(spec)
-    limits = Limits(timeout_s=cfg.timeout)
     shared = Protocol.of(cfg, dataset, template)
     protocol = {"generation": generation_kind(cfg, generator), **shared.manifest(),
                 "postprocess": POSTPROCESS if generator is not None and generator.cleanup else "none (scored as given)",
@@ -166,7 +177,7 @@ def run_eval(cfg: EvalConfig) -> dict:
     previous = signal.signal(signal.SIGTERM, _raise_cancelled)
     try:
         summary = _execute(cfg, run, dataset, template, sample_rows, limits, resumed, generator, missing_rows,
-                           shared.params(), context)
+                           shared.params(), context, pool)
     except (Cancelled, KeyboardInterrupt):
         run.update_manifest(status="cancelled", ended_at=now_iso())
         raise
@@ -179,7 +190,7 @@ def run_eval(cfg: EvalConfig) -> dict:
 
 
 def _execute(cfg, run, dataset, template, sample_rows, limits, resumed, generator, missing_rows, params,
-             context) -> dict:
+             context, pool=None) -> dict:
     samples_path = run.file("samples.jsonl")
     generation: dict = {}
     if generator is not None:
@@ -203,7 +214,7 @@ def _execute(cfg, run, dataset, template, sample_rows, limits, resumed, generato
     isolation = None
     if todo:
         jobs = (sample_job(key(r), tasks[data.task_key(r["task_id"])], r["completion"], cfg.challenge_tests) for r in todo)
-        with SandboxPool(cfg.workers, limits) as pool, \
+        with pool or SandboxPool(cfg.workers, limits) as pool, \
                 JsonlAppender(run.file("results.jsonl"), flush_every_s=0.25) as res_out, \
                 JsonlAppender(run.file("timings.jsonl"), flush_every_s=0.25) as time_out, \
                 tqdm(total=len(todo), desc="executing", unit="sample", disable=not cfg.progress,

@@ -19,12 +19,12 @@ import functools
 CHECK_NAME = "__hrm_check__"
 
 
-def _literal(node: ast.expr) -> str | None:
+def _is_literal(node: ast.expr) -> bool:
     try:
         ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return None
-    return ast.unparse(node)
+        return False
+    return True
 
 
 def split_checks(program: str) -> tuple[str, list[str]]:
@@ -48,9 +48,14 @@ def split_checks(program: str) -> tuple[str, list[str]]:
         test = stmt.test if isinstance(stmt, ast.Assert) else None
         if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
             continue
-        literal = _literal(test.comparators[0])
-        if literal is None:
+        want = test.comparators[0]
+        if not _is_literal(want):
             continue
+        # the literal's own source (the worker reads it with literal_eval; failures quote it), in
+        # parentheses where it spans lines
+        literal = raw[offset(want.lineno, want.col_offset):offset(want.end_lineno, want.end_col_offset)].decode()
+        if "\n" in literal:
+            literal = f"({literal}\n)"
         left = raw[offset(test.left.lineno, test.left.col_offset):
                    offset(test.left.end_lineno, test.left.end_col_offset)]
         call = f"{CHECK_NAME}({len(expected)}, (".encode() + left + b"))"

@@ -295,7 +295,9 @@ class SandboxPool:
     keep_visible: directories samples may read (read-only) even where they lie under a
     directory the sandbox replaces, such as /tmp; the interpreter's own are always kept."""
 
-    def __init__(self, workers: int = 2, limits: Limits = Limits(), keep_visible=()):
+    def __init__(self, workers: int = 2, limits: Limits = Limits(), keep_visible=(), wait: bool = True):
+        """wait=False: the workers boot while the caller does other work; the first `run` or look at
+        `isolation` waits for them (and raises what the boot raised)."""
         if not 1 <= workers <= MAX_WORKERS:
             raise SandboxError(f"--workers must be between 1 and {MAX_WORKERS}, got {workers}")
         self.limits = limits
@@ -306,24 +308,42 @@ class SandboxPool:
         self._tmp = tempfile.TemporaryDirectory(prefix="hrm-gate-sandbox-")
         os.chmod(self._tmp.name, 0o711)
         self._workers: list[_Worker] = []
+        self._isolation: dict | None = None
+        self._closed = False
         try:
             for slot in range(workers):
                 self._workers.append(self._start(slot))
+        except BaseException:
+            self.close()
+            raise
+        if wait:
+            self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        if self._isolation is not None:
+            return
+        try:
             for w in self._workers:
                 w.wait_ready()
         except BaseException:
             self.close()
             raise
-        self.isolation = self._workers[0].isolation
-        if "namespace_error" in self.isolation and os.environ.get(HOSTED_ENV) == "1":
+        isolation = self._workers[0].isolation
+        if "namespace_error" in isolation and os.environ.get(HOSTED_ENV) == "1":
             self.close()
-            raise SandboxError(f"hosted, and the sandbox has no namespaces here ({self.isolation['namespace_error']}): "
+            raise SandboxError(f"hosted, and the sandbox has no namespaces here ({isolation['namespace_error']}): "
                                "samples could read the app's secrets and kill it; start `python -m core sandbox-broker` as "
                                f"root (the image's entrypoint does) and set {SOCKET_ENV}, or run as root")
-        if "namespace_error" in self.isolation:
+        if "namespace_error" in isolation:
             log.warning("sandbox runs without namespaces (%s): samples can reach the network "
-                        "and the host's /tmp; run as root for full isolation",
-                        self.isolation["namespace_error"])
+                        "and the host's /tmp; run as root for full isolation", isolation["namespace_error"])
+        self._isolation = isolation
+
+    @property
+    def isolation(self) -> dict:
+        """What the workers could set up (namespaces, file system, uid), from the first worker's report."""
+        self._wait_ready()
+        return self._isolation
 
     def _start(self, slot: int) -> _Worker:
         fallback = os.path.join(self._tmp.name, f"w{slot}")
@@ -337,6 +357,7 @@ class SandboxPool:
 
     def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Hashable, Outcome]]:
         """Yields (job.key, Outcome) as samples finish, in completion order."""
+        self._wait_ready()
         pending = iter(jobs)
         retry: collections.deque[Job] = collections.deque()  # taken back from a replaced worker: first out
         held: tuple[Job, bytes] | None = None  # too large to queue behind another job: for an idle worker
@@ -410,6 +431,9 @@ class SandboxPool:
         return round(self.limits.timeout_s + OUTER_GRACE_S - max(0.0, dead.deadline - time.monotonic()), 4)
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         for w in self._workers:  # all of them at once: each cleans up after its last sample in parallel
             w.end_input()
         for w in self._workers:

@@ -7,13 +7,12 @@ validation 511-600, train 601-974 (the sanitized file keeps the same ids, 427 ta
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import os
 import re
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,6 +84,14 @@ class Dataset:
 
 def task_key(task_id) -> str:
     """Normalises task ids as people write them: 11, "11", "MBPP/11", "Mbpp/11" -> "11"."""
+    try:
+        return _task_key(task_id)  # a run looks up each id a dozen times
+    except TypeError:  # an unhashable id from a malformed file: normalised all the same, then refused by name
+        return _task_key.__wrapped__(task_id)
+
+
+@functools.lru_cache(maxsize=1 << 16, typed=True)  # typed: True, 1 and 1.0 are different ids
+def _task_key(task_id) -> str:
     text = str(task_id).strip()
     m = re.fullmatch(r"(?i)mbpp/(\d+)", text)
     return m.group(1) if m else text
@@ -185,6 +192,8 @@ def download(name: str, cache_dir: Path | None = None, url: str | None = None) -
     cache_dir.mkdir(parents=True, exist_ok=True)
     log.info("downloading %s from %s", name, url)
     tmp = target.with_suffix(target.suffix + ".part")
+    import urllib.error  # here, not at the top: every command reads data sets, one in many downloads
+    import urllib.request
     try:
         with urllib.request.urlopen(url, timeout=60) as resp, open(tmp, "wb") as out:
             out.write(resp.read())
