@@ -171,9 +171,23 @@ def corpus_rows(manifest: dict) -> list[list[str]]:
             ["built", f"{manifest['created_at']} in {manifest['build_seconds']} s"]]
 
 
+COMMITTED_BENCH = REPO_ROOT / "results" / "bench.json"  # the bench the repository's committed gate read
+
+
 def bench_files(store: Path | None = None) -> list[Path]:
-    files = [REPO_ROOT / "results" / "bench.json"] + [r.file("bench.json") for r in list_runs(store)]
+    files = [COMMITTED_BENCH] + [r.file("bench.json") for r in list_runs(store)]
     return [f for f in files if f.exists()]
+
+
+def bench_origin(path: Path) -> str | None:
+    """What a screen says of a bench that is not one of the user's runs: the repository's committed bench,
+    measured where the committed gate ran (None for a bench in the run store)."""
+    if Path(path).resolve() != COMMITTED_BENCH.resolve():
+        return None
+    machine = read_json(path).get("machine") or {}
+    return (f"This is the repository's committed bench (results/bench.json, measured on {machine.get('cpu', '?')} "
+            f"with {machine.get('cores', '?')} cores for the committed gate), not a bench of your runs or of this "
+            "machine. To measure your models here, launch a bench run on the Runs screen (Launch a run, kind bench).")
 
 
 def efficiency_target(key: str, role: str, kpis: str | None = None) -> float | None:
