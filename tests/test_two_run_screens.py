@@ -140,6 +140,18 @@ def test_the_pass_at_10_hint_names_the_form_and_the_pipeline_not_a_flag(imported
     assert "python -m core" not in bench and "Runs screen" in bench
 
 
+def test_the_reasons_a_screen_shows_name_no_flag(imported):
+    """The gate's own reason ("eval with --n 10 or more", right for the CLI) reached the Overview's and the
+    Significance screen's reasons as it was."""
+    _, two, one = imported
+    assert any("--n 10" in r for r in one["gate"]["reasons"])  # the gate's line, for the command line
+    for reasons in (overview.screen_reasons(one), overview.plain_reasons(one)):
+        assert not any("--n" in r for r in reasons)
+    [untested] = [r for r in overview.screen_reasons(one) if r.startswith("pass@10 not tested")]
+    assert "Samples per task (eval) 10" in untested and "[sampled] n = 10" in untested
+    assert overview.screen_reasons(two) == two["gate"]["reasons"]  # a two-run gate's lines name [sampled] already
+
+
 def test_no_screen_gives_command_line_only_advice():
     flags = re.compile(r"(eval|bench|train|gate) --[a-z]|python -m core \w+ --[a-z]")
     screens = list((REPO_ROOT / "app_pages").glob("*.py")) + list((REPO_ROOT / "core" / "views").glob("*.py"))

@@ -52,14 +52,27 @@ def two_run(stats: dict) -> bool:
     return "sampled" in (stats.get("pairs") or {})
 
 
-def how_to_measure_pass_at_10() -> str:
-    """Where pass@10 comes from, in the app's words and the pipeline's (the settings' own defaults and labels)."""
+def how_to_measure(k: int = 10) -> str:
+    """Where pass@k comes from, in the app's words and the pipeline's (the settings' own defaults and labels)."""
     sampled = {f.name: default_of(f) for f in fields(SampledConfig)}
     form = {f.name: f.metadata["form"] for f in fields(EvalConfig)}
-    return (f"the pipeline's sampled pair ([sampled] n = {sampled['n']}, temperature {sampled['temperature']:g}, "
-            f"top_p {sampled['top_p']:g}, on by default) measures it; in the app, launch both models on the Runs "
-            f"screen with {form['n']} {sampled['n']}, {form['temperature']} {sampled['temperature']:g} and "
+    n = max(k, sampled["n"])
+    return (f"the pipeline's sampled pair ([sampled] n = {n}, temperature {sampled['temperature']:g}, "
+            f"top_p {sampled['top_p']:g}; on by default at n = {sampled['n']}) measures it; in the app, launch both "
+            f"models on the Runs screen with {form['n']} {n}, {form['temperature']} {sampled['temperature']:g} and "
             f"{form['top_p']} {sampled['top_p']:g}, and compare those two runs")
+
+
+def screen_reasons(stats: dict) -> list[str]:
+    """The gate's reasons as a screen says them: a pass@k that one pair could not test is said in the app's and
+    the pipeline's words (the gate's own line names the eval command's flag)."""
+    reasons = (stats.get("gate") or {}).get("reasons", [])
+    if two_run(stats):  # the gate's line names the pipeline's [sampled] n already
+        return list(reasons)
+    untested = stats.get("k_not_tested") or []
+    out = [r for r in reasons if not r.startswith(tuple(f"pass@{k} not tested" for k in untested))]
+    return out + [f"pass@{k} not tested: it needs {k} or more samples per task at a temperature, and these runs "
+                  f"have fewer; {how_to_measure(k)}." for k in untested]
 
 
 def _why_not_measured(key: str, stats: dict, bench: Path | None) -> str:
@@ -68,8 +81,7 @@ def _why_not_measured(key: str, stats: dict, bench: Path | None) -> str:
             n = (stats.get("sampled") or {}).get("min_n")
             return (f"the sampled pair has {n} sample(s) per task and pass@10 needs 10: raise the pipeline's "
                     f"[sampled] n to 10 (its default)")
-        return "one sample per task: pass@10 needs 10 or more samples per task at a temperature; " \
-            + how_to_measure_pass_at_10()
+        return "one sample per task: pass@10 needs 10 or more samples per task at a temperature; " + how_to_measure()
     if key in EFFICIENCY_KEYS:  # the gate's own record of its bench: a committed gate's file may be gone here
         read = bench is not None or (stats.get("inputs") or {}).get("bench")
         return ("the bench did not measure this figure" if read
@@ -131,7 +143,7 @@ def plain_reasons(stats: dict) -> list[str]:
         parts.append("training stability (no training runs given)")
     if parts:
         out.append("Not measured for this pair, so counted as not met: " + "; ".join(parts) + ".")
-    return out + [r for r in gate.get("reasons", []) if not r.startswith("not measured (counts as not met)")]
+    return out + [r for r in screen_reasons(stats) if not r.startswith("not measured (counts as not met)")]
 
 
 def short_path(path) -> str:
