@@ -38,7 +38,8 @@ def measured_speed(spec: str, max_new_tokens: int, store: Path | None = None) ->
         if figures.get("throughput_tok_s"):
             where = (doc.get("machine") or {}).get("cpu") or "?"
             return figures["throughput_tok_s"] / max_new_tokens, \
-                f"{figures['throughput_tok_s']:.0f} tok/s in {short_path(path)} ({where})"
+                f"{figures['throughput_tok_s']:.0f} tok/s decoding in {short_path(path)} ({where}), on prompts shorter " \
+                "than MBPP's"
     return None
 
 
