@@ -14,7 +14,7 @@ from app_pages._common import store
 st.title("Efficiency")
 files = bench_files(store())
 if not files:
-    st.info("No bench.json yet: launch a bench run on the Runs screen (Launch a run, kind bench), or `make bench`.")
+    st.info("No bench.json yet: launch a bench run on the Runs screen (run kind: bench), or `make bench`.")
     st.stop()
 path = st.selectbox("Benchmark", files, format_func=short_path)
 bench = read_json(path)

@@ -187,7 +187,7 @@ def bench_origin(path: Path) -> str | None:
     machine = read_json(path).get("machine") or {}
     return (f"This is the repository's committed bench (results/bench.json, measured on {machine.get('cpu', '?')} "
             f"with {machine.get('cores', '?')} cores for the committed gate), not a bench of your runs. To measure "
-            "your models on this machine, launch a bench run on the Runs screen (Launch a run, kind bench).")
+            "your models on this machine, launch a bench run on the Runs screen (run kind: bench).")
 
 
 def efficiency_target(key: str, role: str, kpis: str | None = None) -> float | None:
