@@ -10,6 +10,7 @@ from core.views.config import AppConfig
 from core.views.dashboard import default_pair, default_pair_names
 from core.views.fmt import model_name
 from core.views.jobs import form_value
+from core.views.quickstart import EXPECTED_TIME
 
 
 SCREENS = Path(__file__).resolve().parent
@@ -28,7 +29,7 @@ def lead_to_runs(step: str, evaluated: int, then: str) -> None:
     if step == "first run":
         st.info("**Start here: your first comparison.** No runs of your own yet. On the Runs screen, **Score the "
                 "published generations** scores real ChatGPT solutions to 397 MBPP tasks (MapCoder, Reflexion, "
-                "Analogical prompting) and MBPP's 500 reference solutions in our sandbox, in about ten seconds; "
+                f"Analogical prompting) and MBPP's 500 reference solutions in our sandbox, in {EXPECTED_TIME}; "
                 f"then {then}." + sign_in)
         link_to("runs", "Go to the first run (Runs screen)", icon=":material/play_arrow:")
     elif step == "under way":

@@ -5,7 +5,7 @@ import streamlit as st
 from core.views import charts
 from core.lab.bench import PROTOCOL
 from core.decide.kpi import match_bench
-from core.views.dashboard import bench_files, default_pair_names, efficiency_rows
+from core.views.dashboard import bench_files, bench_origin, default_pair_names, efficiency_rows
 from core.views.fmt import model_name
 from core.views.overview import short_path
 from core.base.store import RunDir, read_json
@@ -14,10 +14,13 @@ from app_pages._common import store
 st.title("Efficiency")
 files = bench_files(store())
 if not files:
-    st.info("No bench.json yet: run `make bench` or launch a bench run.")
+    st.info("No bench.json yet: launch a bench run on the Runs screen (run kind: bench), or `make bench`.")
     st.stop()
 path = st.selectbox("Benchmark", files, format_func=short_path)
 bench = read_json(path)
+origin = bench_origin(path)
+if origin:
+    st.info(origin)
 pair = st.session_state.get("pair") or default_pair_names(store())
 if pair:
     specs = [RunDir(store() / run).manifest().get("model") if (store() / run / "manifest.json").exists() else None

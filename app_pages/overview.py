@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core.base.errors import GateError
+from core.decide.gate import two_run_note
 from core.views.dashboard import eval_runs
 from core.views.overview import LIGHT_COLOURS, committed_overview, next_step, pair_overview
 from core.views.quickstart import ORACLE
@@ -49,6 +50,10 @@ c[1].metric("Baseline pass@1", h["baseline"], help=f"{view['baseline_name']}, ru
 c[2].metric("Difference (95% CI)", h["delta"], help=f"95% paired bootstrap CI {h['ci']}", delta_color="off")
 c[3].metric("p (decides pass@1)", h["p"], help=h["p_method"])
 st.caption(f"Difference {h['delta']}, 95% CI {h['ci']}, p = {h['p']} ({h['p_method']}), {h['n_tasks']:,} paired tasks.")
+if view["figures"]:
+    st.subheader("Pass@1 and pass@10, by pair")
+    st.caption(two_run_note(view["stats"]))
+    st.dataframe(view["figures"], hide_index=True, width="stretch")
 st.subheader("Why")
 for reason in view["reasons"]:
     st.markdown(f"- {reason}")

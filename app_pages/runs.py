@@ -7,10 +7,11 @@ from core.views.access import AccessDenied, require_launch
 from core.base.errors import GateError
 from core.base.settings import MBPP_PATH, PUBLISHED_DIR
 from core.base.store import RunDir, list_runs
+from core.views.estimate import launch_warning
 from core.views.dashboard import default_pair_names, results_so_far, runs_for_people, runs_table
 from core.views.fmt import PCT_COLUMN, TIME_COLUMN
 from core.views.isolation import reduced_runs
-from core.views.quickstart import quick_validation
+from core.views.quickstart import EXPECTED_TIME, quick_validation
 from app_pages._common import access_policy, app_config, current_user, setting_input, store
 
 SEED_MODELS = {"HRM-27M": "hrm:27m", "GPT-2-117M": "hf:gpt2", "CodeT5-small": "hf:Salesforce/codet5-small"}
@@ -48,8 +49,8 @@ def first_run() -> None:
     st.info("The run store is empty. The first run scores real published generations in our sandbox: ChatGPT on "
             "397 MBPP tasks under three methods (MapCoder, Reflexion, Analogical prompting; Islam et al., ACL "
             "2024), each against its own tests, with the authors' own pass/fail labels checked against ours; and "
-            "the oracle check (MBPP's 500 reference solutions must all pass). About ten seconds; then the Overview "
-            "shows MapCoder against Analogical prompting.")
+            f"the oracle check (MBPP's 500 reference solutions must all pass). It takes {EXPECTED_TIME}; then the "
+            "Overview shows MapCoder against Analogical prompting.")
     if can_launch and st.button("Score the published generations", type="primary"):
         try:
             requests = quick_validation(MBPP_PATH, PUBLISHED_DIR, store())
@@ -133,7 +134,21 @@ if can_launch:
                 spec = other.strip() or SEED_MODELS.get(preset, preset)
                 data = {"data_path": MBPP_PATH} if kind != "bench" else {}
                 name = name.strip() or jobs.default_name(kind, spec, store())
-                launch(jobs.JobRequest(kind, name, spec, {**data, **values[kind]},
-                                       baseline=baseline if kind == "bench" else None))
+                req = jobs.JobRequest(kind, name, spec, {**data, **values[kind]},
+                                      baseline=baseline if kind == "bench" else None)
+                warning = launch_warning(req, store())
+                st.session_state["pending_launch"] = (req, warning) if warning else None
+                if not warning:
+                    launch(req)
+    if st.session_state.get("pending_launch"):  # said before an untrained model runs many tasks
+        req, warning = st.session_state["pending_launch"]
+        st.warning(warning)
+        go, back = st.columns(2)
+        if go.button("Launch anyway"):
+            st.session_state["pending_launch"] = None
+            launch(req)
+        if back.button("Do not launch"):
+            st.session_state["pending_launch"] = None
+            st.rerun()
 elif policy.hosted:
     st.caption("Sign in to launch or cancel runs.")

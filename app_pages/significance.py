@@ -9,7 +9,7 @@ from core.decide.comparable import describe as describe_comparability
 from core.decide.gate import describe_power, run_gate
 from core.decide.kpi import load_kpis
 from core.views.dashboard import eval_runs, kpi_rows, stats_rows
-from core.views.overview import matching_bench, next_step, short_path
+from core.views.overview import matching_bench, next_step, screen_reasons, short_path
 from app_pages._common import access_policy, app_config, choose_tasks, lead_to_runs, pick_pair, signed_in, store
 
 st.title("Significance")
@@ -62,7 +62,7 @@ if st.button("Run the test", type="primary") or st.session_state.get("gate_setti
 cand_r, base_r, stats = st.session_state["gate_result"]
 colour = {"SUCCESS": "green", "PARTIAL": "orange", "FAILURE": "red"}[stats["verdict"]]
 st.subheader(f"Verdict: :{colour}[{stats['verdict']}]")
-for reason in stats["gate"]["reasons"]:
+for reason in screen_reasons(stats):
     st.write(f"- {reason}")
 if (stats.get("comparability") or {}).get("accepted"):
     st.caption("\n\n".join(describe_comparability(stats)))

@@ -80,7 +80,9 @@ def test_significance_page_matches_gate(store, monkeypatch):
     # one sample per task: the exact McNemar p decides pass@1 (12 discordant tasks: 2 / 2**12), unadjusted
     assert p1["p_value_decision"] == pytest.approx(2 / 2 ** 12) and p1["role"] == "confirmatory"
     assert summary.loc[0, "delta"] == "+100.0 pp" and summary.loc[0, "p (decides)"] == show_p(p1["p_value_decision"])
-    assert summary.loc[0, "oracle"] == "100.0%" and summary.loc[0, "Holm p"] == "– (one k: no adjustment)"
+    # headed by the model's name, the run's second (a newcomer read run names only)
+    assert summary.loc[0, "Oracle (reference solutions) · oracle"] == "100.0%"
+    assert summary.loc[0, "Holm p"] == "– (one k: no adjustment)"
     assert "McNemar" in summary.loc[0, "p method"]
     assert at.get("download_button")
     assert store_files(store) == before  # deciding on a screen writes nothing

@@ -212,3 +212,90 @@ def test_the_overview_says_when_it_decided_in_local_time(store, tmp_path, mbpp_p
     from zoneinfo import ZoneInfo
     assert shown.replace(tzinfo=ZoneInfo("Asia/Kolkata")) >= before  # 5:30 ahead of UTC: read as local, not UTC
     assert computed.endswith("(in memory, nothing written)")
+
+
+# ---------------------------------------------------------------- a second newcomer pass (the two-run protocol's turn)
+def test_the_launch_forms_default_warns_before_an_untrained_model_runs_every_task(tmp_path, monkeypatch):
+    """The form's defaults launched HRM-27M with random weights on all 500 tasks x 256 tokens on the CPU, a run of
+    most of an hour that scores 0, without a word. Launch now stops at a warning that says so, timed by the
+    committed bench's measured throughput; nothing starts until "Launch anyway"."""
+    from core.base.settings import RESULTS_DIR
+    from core.views.fmt import duration
+    root = tmp_path / "store"
+    at = app("runs", root, monkeypatch).run()
+    next(b for b in at.button if b.label == "Launch").click().run()
+    assert not at.exception, at.exception
+    [warning] = [w.value for w in at.warning]
+    tok_s = json.loads((RESULTS_DIR / "bench.json").read_text())["models"].get("hrm:27m", {}).get("throughput_tok_s")
+    assert warning.startswith("HRM-27M has random weights (untrained): expect pass@1 of 0%. 500 tasks x 1 sample(s) "
+                              "x up to 256 new tokens " + (f"takes {duration(500 * 256 / tok_s)}" if tok_s
+                                                           else "has no measured speed here"))
+    assert not root.exists() or not any(root.iterdir())  # nothing launched
+    next(b for b in at.button if b.label == "Do not launch").click().run()
+    assert not at.warning and (not root.exists() or not any(root.iterdir()))
+
+
+def test_the_launch_warning_is_timed_by_an_earlier_run_of_the_model(tmp_path, mbpp_path):
+    from core.views.estimate import launch_warning
+    from core.views.fmt import duration
+    cli("eval", "--model", "hrm:tiny", "--data-path", mbpp_path, "--limit", "2", "--max-new-tokens", "4",
+        "--run-dir", tmp_path / "tiny", "--no-progress")
+    speed = json.loads((tmp_path / "tiny" / "run_summary.json").read_text())["timings"]["generation_samples_per_s"]
+    settings = {"data_path": str(mbpp_path), "limit": 50, "max_new_tokens": 4}
+    text = launch_warning(jobs.JobRequest("eval", "x", "hrm:tiny", settings), tmp_path)
+    assert f"50 tasks x 1 sample(s) x up to 4 new tokens takes {duration(50 / speed)}" in text
+    assert "(run tiny, measured here)" in text
+    # no speed measured at another max_new_tokens, nor a bench of hrm:tiny: said plainly
+    other = launch_warning(jobs.JobRequest("eval", "x", "hrm:tiny", {**settings, "max_new_tokens": 8}), tmp_path)
+    assert "has no measured speed here to time it by" in other
+
+
+@pytest.mark.parametrize("spec, settings", [("hf:gpt2", {}), ("oracle", {}), ("hrm:tiny", {"limit": 20}),
+                                            ("hrm:tiny", {"limit": 2, "n": 10})])
+def test_no_launch_warning_for_a_trained_model_or_a_few_samples(spec, settings, tmp_path, mbpp_path):
+    from core.views.estimate import launch_warning
+    req = jobs.JobRequest("eval", "x", spec, {"data_path": str(mbpp_path), **settings})
+    assert launch_warning(req, tmp_path) is None
+
+
+def test_launch_anyway_starts_the_warned_run(tmp_path, monkeypatch):
+    root = tmp_path / "store"
+    at = app("runs", root, monkeypatch).run()
+    next(w for w in at.text_input if w.label == "Run name").set_value("warned")
+    next(w for w in at.selectbox if w.label == "Model").set_value("hrm:tiny")
+    next(w for w in at.number_input if w.label == "Tasks (eval)").set_value(21)
+    next(w for w in at.number_input if w.label == "Max new tokens (eval)").set_value(2)
+    next(b for b in at.button if b.label == "Launch").click().run()
+    assert "HRM-tiny has random weights" in at.warning[0].value and not (root / "warned").exists()
+    next(b for b in at.button if b.label == "Launch anyway").click().run()
+    assert not at.exception and not at.error, at.error
+    assert (root / "warned" / "job.json").exists()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and jobs.job_status(root / "warned")["status"] == "running":
+        time.sleep(0.5)
+    assert jobs.job_status(root / "warned")["status"] == "done"
+    assert dashboard.runs_table(root)[0]["tasks"] == 21
+
+
+def test_the_efficiency_screen_says_the_committed_bench_is_not_the_users(tmp_path, monkeypatch):
+    """On an empty store it charted results/bench.json (another machine's figures of other models) as if it
+    were the user's."""
+    at = app("efficiency", tmp_path / "store", monkeypatch).run()
+    assert not at.exception, at.exception
+    assert any("repository's committed bench" in i.value and "not a bench of your runs" in i.value
+               for i in at.info)
+
+
+def test_a_bench_of_the_users_own_is_not_called_committed(tmp_path):
+    from core.base.settings import RESULTS_DIR
+    own = tmp_path / "bench.json"
+    own.write_text((RESULTS_DIR / "bench.json").read_text())
+    assert dashboard.bench_origin(own) is None and dashboard.bench_origin(RESULTS_DIR / "bench.json")
+
+
+@pytest.mark.parametrize("screen", ["runs", "overview"])
+def test_the_first_run_promises_what_was_measured(screen, tmp_path, monkeypatch):
+    """Both screens promised "about ten seconds"; a newcomer measured 16-22 s on a 2-core machine."""
+    at = app(screen, tmp_path / "store", monkeypatch).run()
+    text = " ".join(i.value for i in at.info)
+    assert "under half a minute" in text and "ten seconds" not in text

@@ -80,8 +80,9 @@ def _add_gate(sub) -> None:
     p.add_argument("--intersection", action="store_true")
     _add_allow_mismatch(p)
     p.add_argument("--out", metavar="FILE", help="stats.json to write (default: the candidate run's stats.json)")
-    p.add_argument("--publish", metavar="DIR", help="also write stats.json, run_summary.json and badge.svg (Pass@1, "
-                                                     "green at the KPI target) into DIR, e.g. results")
+    p.add_argument("--publish", metavar="DIR", help="also write stats.json, run_summary.json (with a sampled pair, "
+                                                     "run_summary_sampled.json too) and badge.svg (Pass@1, green at "
+                                                     "the KPI target) into DIR, e.g. results")
     p.add_argument("--release", action="store_true", help="Gate C7: publish (default REPO_DIR/results), write summary.pdf "
                                                           "there, and on SUCCESS only tag the release in the git repository")
     p.add_argument("--tag", default=RELEASE_TAG, help=f"release tag made by --release on SUCCESS (default {RELEASE_TAG})")

@@ -113,6 +113,24 @@ def describe_sampling(pair: dict) -> str:
     return f"greedy, n {pair.get('n')}" if t == 0 else f"T {t:g}, top_p {pair.get('top_p'):g}, n {pair.get('n')}"
 
 
+def metric_label(stats: dict, key: str) -> str:
+    """A statistics row's name with the pair it came from: 'pass@10 (sampled pair: T 0.8, top_p 0.95, n 10)'."""
+    pairs, source = stats.get("pairs") or {}, (stats.get("sources") or {}).get(key)
+    name = "pass@1 of the sampled runs" if key == "sampled_pass_at_1" else key.replace("_at_", "@")
+    if "sampled" not in pairs or source not in pairs:
+        return name
+    note = "; not used for the verdict" if key == "sampled_pass_at_1" else ""
+    return f"{name} ({source} pair: {describe_sampling(pairs[source])}{note})"
+
+
+def two_run_note(stats: dict) -> str:
+    """How a two-run stats.json splits its figures between its pairs, in one sentence for people."""
+    pairs = stats["pairs"]
+    return (f"Two-run protocol: pass@1, its delta, p, CI and power from the main pair ({describe_sampling(pairs['main'])}); "
+            f"pass@k for k > 1 from the sampled pair ({describe_sampling(pairs['sampled'])}), whose own pass@1 is shown "
+            "for reference and does not enter the verdict. Both pairs: the same models, prompts and data.")
+
+
 def combine(main: Paired, sampled: Paired) -> list[Comparison]:
     """pass@1 from the main pair, every k > 1 from the sampled pair, Holm applied again over the k's so chosen
     (the family that decides; the sampled pass@1 is descriptive and outside it)."""

@@ -26,7 +26,8 @@ class EvalConfig:
     n: int = setting(1, "samples per task", table="pipeline", form="Samples per task (eval)", minimum=1)
     temperature: float = setting(0.0, "sampling temperature (0: greedy)", table="pipeline", form="Temperature (eval)",
                                  minimum=0)
-    top_p: float = setting(1.0, "nucleus sampling mass (no top-k for any model)", table="pipeline", minimum=0)
+    top_p: float = setting(1.0, "nucleus sampling mass (no top-k for any model)", table="pipeline", form="Top-p (eval)",
+                           minimum=0)
     max_new_tokens: int = setting(256, "new tokens per sample at most (MBPP's reference solutions: 99 in 100 under "
                                        "250 tokens)",
                                   table="pipeline", form="Max new tokens (eval)", minimum=1)

@@ -82,4 +82,30 @@ def load_hrm(arg: str):
     model, meta = load_checkpoint(arg)
     own = Path(arg) / "tokenizer.json"
     tok = load_tokenizer(str(own) if own.is_file() else meta.get("tokenizer"))
-    return HRMGenerator(model, tok, f"hrm:{arg}", trained=bool(meta.get("trained", meta.get("trained_steps", 0))))
+    return HRMGenerator(model, tok, f"hrm:{arg}", trained=checkpoint_trained(meta))
+
+
+def checkpoint_trained(meta: dict) -> bool:
+    """Whether an HRM checkpoint's config.json records training."""
+    return bool(meta.get("trained", meta.get("trained_steps", 0)))
+
+
+def is_trained(spec: ModelSpec) -> bool | None:
+    """Whether a model's weights were trained, known without loading them: False for hf-arch and the HRM presets
+    (random weights), an HRM checkpoint's own record, True for other transformers models; None where there are
+    no weights here (the oracle, an endpoint) or a checkpoint cannot be read."""
+    import json
+    from pathlib import Path
+    if spec.kind == "hf-arch":
+        return False
+    if spec.kind == "hf":
+        return True
+    if spec.kind != "hrm":
+        return None
+    from core.models.hrm import PRESETS
+    if spec.arg in PRESETS:
+        return False
+    try:
+        return checkpoint_trained(json.loads((Path(spec.arg) / "config.json").read_text()))
+    except (OSError, ValueError):
+        return None

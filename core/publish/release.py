@@ -23,6 +23,7 @@ from core.publish.tracking import PROJECT
 
 log = logging.getLogger(__name__)
 GREEN, RED, GREY = "#4c1", "#e05d44", "#9f9f9f"
+SAMPLED_SUMMARY = "run_summary_sampled.json"  # the sampled candidate's summary in results/ (two-run protocol)
 
 
 class ReleaseError(GateError):
@@ -94,15 +95,23 @@ def update_readme(readme: Path, results_dir: Path, stats: dict, run_url: str | N
 
 
 def publish(results_dir: str | Path, stats: dict, candidate_run: str | Path, target: float) -> list[Path]:
-    """Copies of the gate's stats.json and the candidate's run_summary.json, and the badge."""
+    """Copies of the gate's stats.json and the candidate's run_summary.json (and, on the two-run protocol, the
+    sampled candidate's as run_summary_sampled.json: where its pass@10 came from), and the badge. A sampled
+    summary left by an earlier gate that this stats.json does not have is removed, so that results/ holds one
+    gate's files."""
     out = Path(results_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "stats.json", stats)
     written = [out / "stats.json"]
-    summary = Path(candidate_run) / "run_summary.json"
-    if summary.is_file():
-        atomic_write_text(out / "run_summary.json", summary.read_text(encoding="utf-8"))
-        written.append(out / "run_summary.json")
+    sampled = ((stats.get("pairs") or {}).get("sampled") or {}).get("candidate")
+    for run, name in ((candidate_run, "run_summary.json"), (sampled, SAMPLED_SUMMARY)):
+        summary = Path(run) / "run_summary.json" if run else None
+        if summary is not None and summary.is_file():
+            atomic_write_text(out / name, summary.read_text(encoding="utf-8"))
+            written.append(out / name)
+        elif name == SAMPLED_SUMMARY and (out / name).exists():
+            (out / name).unlink()
+            log.info("removed %s: this gate has no sampled pair", out / name)
     written.append(write_badge(out / "badge.svg", candidate_pass_at_1(stats), target))
     return written
 

@@ -22,7 +22,7 @@ from core.views import charts
 from core.views import dashboard
 from core.base.errors import GateError
 from core.decide import comparable
-from core.decide.gate import describe_power, describe_sampling
+from core.decide.gate import describe_power, metric_label, two_run_note
 from core.decide.kpi import load_kpis
 from core.decide.stats import show_p
 from core.views.dashboard import STAT_KEYS
@@ -64,23 +64,6 @@ def _pretraining(runs: list[str], styles) -> list:
                         for k, v in dashboard.corpus_rows(read_json(Path(corpus) / "manifest.json"))],
                        [3 * cm, 14 * cm], header=False)]
     return out
-
-
-def metric_label(stats: dict, key: str) -> str:
-    """A statistics row's name with the pair it came from: 'pass@10 (sampled pair: T 0.8, top_p 0.95, n 10)'."""
-    pairs, source = stats.get("pairs") or {}, (stats.get("sources") or {}).get(key)
-    name = "pass@1 of the sampled runs" if key == "sampled_pass_at_1" else key.replace("_at_", "@")
-    if "sampled" not in pairs or source not in pairs:
-        return name
-    note = "; not used for the verdict" if key == "sampled_pass_at_1" else ""
-    return f"{name} ({source} pair: {describe_sampling(pairs[source])}{note})"
-
-
-def two_run_note(stats: dict) -> str:
-    pairs = stats["pairs"]
-    return (f"Two-run protocol: pass@1, its delta, p, CI and power from the main pair ({describe_sampling(pairs['main'])}); "
-            f"pass@k for k > 1 from the sampled pair ({describe_sampling(pairs['sampled'])}), whose own pass@1 is shown "
-            "for reference and does not enter the verdict. Both pairs: the same models, prompts and data.")
 
 
 def build_report(stats: dict, candidate: str, baseline: str, out: str | Path | None = None, bench: str | None = None,

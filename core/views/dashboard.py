@@ -171,9 +171,23 @@ def corpus_rows(manifest: dict) -> list[list[str]]:
             ["built", f"{manifest['created_at']} in {manifest['build_seconds']} s"]]
 
 
+COMMITTED_BENCH = REPO_ROOT / "results" / "bench.json"  # the bench the repository's committed gate read
+
+
 def bench_files(store: Path | None = None) -> list[Path]:
-    files = [REPO_ROOT / "results" / "bench.json"] + [r.file("bench.json") for r in list_runs(store)]
+    files = [COMMITTED_BENCH] + [r.file("bench.json") for r in list_runs(store)]
     return [f for f in files if f.exists()]
+
+
+def bench_origin(path: Path) -> str | None:
+    """What a screen says of a bench that is not one of the user's runs: the repository's committed bench,
+    measured where the committed gate ran (None for a bench in the run store)."""
+    if Path(path).resolve() != COMMITTED_BENCH.resolve():
+        return None
+    machine = read_json(path).get("machine") or {}
+    return (f"This is the repository's committed bench (results/bench.json, measured on {machine.get('cpu', '?')} "
+            f"with {machine.get('cores', '?')} cores for the committed gate), not a bench of your runs. To measure "
+            "your models on this machine, launch a bench run on the Runs screen (run kind: bench).")
 
 
 def efficiency_target(key: str, role: str, kpis: str | None = None) -> float | None:
@@ -261,16 +275,33 @@ STAT_KEYS = ("delta", "ci95", "p_value", "p_value_holm", "p_value_decision", "p_
              "superior", "n_tasks")
 
 
+STAT_COLUMNS = ("delta", "95% CI", "role", "p (decides)", "p method", "Holm p", "superior")  # stats_rows' own
+
+
+def side_heading(stats: dict, side: str) -> str:
+    """A statistics column's heading: the model's name, then the run's (as the run selectors show a run)."""
+    label = stats.get(side)
+    spec = ((stats.get("inputs") or {}).get(side) or {}).get("model")
+    return f"{model_name(spec)} · {label}" if spec else str(label)
+
+
 def stats_rows(stats: dict) -> list[dict]:
-    """One row per pass@k of a stats.json: both models' values, delta, CI, p (and Holm's where several k), in
-    the one format of each (%, pp, core.decide.stats.show_p)."""
+    """One row per pass@k of a stats.json (and the sampled pair's pass@1, labelled descriptive): both models'
+    values under their names, delta, CI, p (and Holm's where several k), in the one format of each (%, pp,
+    core.decide.stats.show_p); each metric names the pair it came from where there are two."""
+    from core.decide.gate import metric_label
     from core.views.fmt import pct, pp
+    heads = {side: side_heading(stats, side) for side in ("candidate", "baseline")}
+    if heads["candidate"] == heads["baseline"]:  # one label for both runs: keep the columns apart
+        heads = {side: f"{h} ({side})" for side, h in heads.items()}
     rows = []
     for key, s in stats.items():
-        if key.startswith("pass_at_") and isinstance(s, dict):
+        if (key.startswith("pass_at_") or key == "sampled_pass_at_1") and isinstance(s, dict):
             labels = [x for x in s if x not in STAT_KEYS]
+            cand, base = (stats["candidate"], stats["baseline"]) if stats.get("candidate") in s else labels[:2]
             holm = s.get("p_value_holm")
-            rows.append({"metric": key.replace("_at_", "@"), labels[0]: pct(s[labels[0]]), labels[1]: pct(s[labels[1]]),
+            rows.append({"metric": metric_label(stats, key), heads["candidate"]: pct(s[cand]),
+                         heads["baseline"]: pct(s[base]),
                          "delta": pp(s["delta"]), "95% CI": f"[{pp(s['ci95'][0])}, {pp(s['ci95'][1])}]",
                          "role": s.get("role", ""),
                          "p (decides)": show_p(s.get("p_value_decision", s["p_value"]), stats.get("resamples"),

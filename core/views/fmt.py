@@ -64,6 +64,15 @@ def mparams(n: float | None) -> str:
     return "–" if n is None else f"{n / 1e6:,.1f}M"
 
 
+def duration(seconds: float) -> str:
+    """A rough length of time for people: "about 40 seconds", "about 42 minutes", "about 3.5 hours"."""
+    if seconds < 90:
+        return f"about {max(round(seconds), 1)} seconds"
+    if seconds < 90 * 60:
+        return f"about {round(seconds / 60)} minutes"
+    return f"about {seconds / 3600:.1f} hours"
+
+
 def thousands(x: float | None, digits: int = 0) -> str:
     return "–" if x is None else f"{x:,.{digits}f}"
 

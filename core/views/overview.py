@@ -6,16 +6,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.base.config import default_of, fields
 from core.base.machine import now_iso
 from core.base.settings import REPO_ROOT, RESULTS_DIR
 from core.base.store import RunDir, read_json, store_root
 from core.decide import kpi
 from core.decide.gate import run_gate
 from core.evaluation.collect import load_counts
+from core.evaluation.config import EvalConfig, SampledConfig
 from core.tasks.data import sha256_of
 from core.evaluation.imported import check_labels, import_doc
 from core.views import fmt
-from core.views.dashboard import bench_files, pass_at_k_with_ci
+from core.views.dashboard import STAT_COLUMNS, bench_files, pass_at_k_with_ci, stats_rows
 
 COLOURS = {"SUCCESS": "#1b7f3b", "PARTIAL": "#b26a00", "FAILURE": "#b3261e"}
 LIGHTS = {True: "held ✓", False: "not held ✗", None: "not measured"}
@@ -45,13 +47,46 @@ def matching_bench(candidate: str | Path, baseline: str | Path, store: Path | No
     return match, foreign
 
 
+def two_run(stats: dict) -> bool:
+    """Whether a stats.json was decided on the two-run protocol (a sampled pair beside the main one)."""
+    return "sampled" in (stats.get("pairs") or {})
+
+
+def how_to_measure(k: int = 10) -> str:
+    """Where pass@k comes from, in the app's words and the pipeline's (the settings' own defaults and labels)."""
+    sampled = {f.name: default_of(f) for f in fields(SampledConfig)}
+    form = {f.name: f.metadata["form"] for f in fields(EvalConfig)}
+    n = max(k, sampled["n"])
+    return (f"the pipeline's sampled pair ([sampled] n = {n}, temperature {sampled['temperature']:g}, "
+            f"top_p {sampled['top_p']:g}; on by default at n = {sampled['n']}) measures it; in the app, launch both "
+            f"models on the Runs screen with {form['n']} {n}, {form['temperature']} {sampled['temperature']:g} and "
+            f"{form['top_p']} {sampled['top_p']:g}, and compare those two runs")
+
+
+def screen_reasons(stats: dict) -> list[str]:
+    """The gate's reasons as a screen says them: a pass@k that one pair could not test is said in the app's and
+    the pipeline's words (the gate's own line names the eval command's flag)."""
+    reasons = (stats.get("gate") or {}).get("reasons", [])
+    if two_run(stats):  # the gate's line names the pipeline's [sampled] n already
+        return list(reasons)
+    untested = stats.get("k_not_tested") or []
+    out = [r for r in reasons if not r.startswith(tuple(f"pass@{k} not tested" for k in untested))]
+    return out + [f"pass@{k} not tested: it needs {k} or more samples per task at a temperature, and these runs "
+                  f"have fewer; {how_to_measure(k)}." for k in untested]
+
+
 def _why_not_measured(key: str, stats: dict, bench: Path | None) -> str:
     if key in ("pass_at_10", "delta_pass_at_10"):
-        return "one sample per task: pass@10 needs 10 or more samples per task (eval --n 10 at a temperature)"
+        if two_run(stats):
+            n = (stats.get("sampled") or {}).get("min_n")
+            return (f"the sampled pair has {n} sample(s) per task and pass@10 needs 10: raise the pipeline's "
+                    f"[sampled] n to 10 (its default)")
+        return "one sample per task: pass@10 needs 10 or more samples per task at a temperature; " + how_to_measure()
     if key in EFFICIENCY_KEYS:  # the gate's own record of its bench: a committed gate's file may be gone here
         read = bench is not None or (stats.get("inputs") or {}).get("bench")
         return ("the bench did not measure this figure" if read
-                else "no bench.json holds both models' figures (python -m core bench --model A --model B)")
+                else "no bench.json holds both models' figures: launch a bench run of the two (Runs screen, kind "
+                     "bench, the candidate as Model and the other as Baseline), or the pipeline's [bench] step")
     if key == "train_failures":
         return "no training runs given to the gate (the pipeline passes them)"
     return "not computed"
@@ -100,14 +135,15 @@ def plain_reasons(stats: dict) -> list[str]:
     unmeasured = {k["key"] for k in gate.get("kpis", []) if k["held"] is None}
     parts = []
     if unmeasured & {"pass_at_10", "delta_pass_at_10"}:
-        parts.append("pass@10 (one sample per task)")
+        parts.append(f"pass@10 (the sampled pair has {(stats.get('sampled') or {}).get('min_n')} sample(s) per task)"
+                     if two_run(stats) else "pass@10 (one sample per task)")
     if unmeasured & set(EFFICIENCY_KEYS):
         parts.append("efficiency (no bench of these two models)")
     if "train_failures" in unmeasured:
         parts.append("training stability (no training runs given)")
     if parts:
         out.append("Not measured for this pair, so counted as not met: " + "; ".join(parts) + ".")
-    return out + [r for r in gate.get("reasons", []) if not r.startswith("not measured (counts as not met)")]
+    return out + [r for r in screen_reasons(stats) if not r.startswith("not measured (counts as not met)")]
 
 
 def short_path(path) -> str:
@@ -125,10 +161,11 @@ def short_path(path) -> str:
 def sources(stats: dict, computed_at: str, in_memory: bool) -> list[dict]:
     inputs = stats.get("inputs") or {}
     rows = [{"what": "computed", "value": f"{computed_at} ({'in memory, nothing written' if in_memory else 'committed'})"}]
-    for side in ("candidate", "baseline"):
-        r = inputs.get(side) or {}
+    runs = [(side, inputs.get(side)) for side in ("candidate", "baseline")]
+    runs += [(f"sampled {side}", (inputs.get("sampled") or {}).get(side)) for side in ("candidate", "baseline")]
+    for what, r in runs:
         if r:
-            rows.append({"what": f"{side} results", "value": f"{short_path(r.get('path', '?'))}/results.jsonl "
+            rows.append({"what": f"{what} results", "value": f"{short_path(r.get('path', '?'))}/results.jsonl "
                                                              f"(sha256 {str(r.get('results_sha256', ''))[:12]}…)"})
     for key in ("bench", "kpis"):
         r = inputs.get(key)
@@ -162,9 +199,23 @@ def pair_overview(candidate: str | Path, baseline: str | Path, store: Path | Non
             "candidate_name": fmt.model_name(RunDir(candidate).manifest().get("model")),
             "baseline_name": fmt.model_name(RunDir(baseline).manifest().get("model")),
             "reasons": plain_reasons(stats), "kpis": kpi_lights(stats, bench), "accuracy": accuracy,
-            "headline": headline(stats), "bench": short_path(bench) if bench else None,
+            "headline": headline(stats), "figures": pair_figures(stats), "bench": short_path(bench) if bench else None,
             "foreign_bench": [short_path(f) for f in foreign], "labels": labels,
             "sources": sources(stats, fmt.when(now_iso(), tz), in_memory=True)}
+
+
+FIGURE_COLUMNS = ("delta", "95% CI", "role", "p (decides)")
+
+
+def pair_figures(stats: dict) -> list[dict]:
+    """pass@1, pass@10 and the sampled runs' pass@1 of both models, each named with the pair it came from and
+    its role (the sampled pass@1 is descriptive, outside the verdict); [] for a stats.json of one pair, whose
+    figures the screen shows as before."""
+    if not two_run(stats):
+        return []
+    rows = stats_rows(stats)
+    heads = [k for k in rows[0] if k not in ("metric",) + STAT_COLUMNS] if rows else []
+    return [{"figure": r["metric"], **{h: r[h] for h in heads}, **{c: r[c] for c in FIGURE_COLUMNS}} for r in rows]
 
 
 def headline(stats: dict) -> dict:
@@ -210,5 +261,6 @@ def committed_overview(results_dir: Path | None = None) -> dict | None:
             "candidate_name": fmt.model_name((stats.get("inputs") or {}).get("candidate", {}).get("model")),
             "baseline_name": fmt.model_name((stats.get("inputs") or {}).get("baseline", {}).get("model")),
             "kpis": kpi_lights(stats, bench_path), "accuracy": [],
-            "headline": headline(stats), "bench": short_path(bench["path"]) if bench else None, "foreign_bench": [],
+            "headline": headline(stats), "figures": pair_figures(stats),
+            "bench": short_path(bench["path"]) if bench else None, "foreign_bench": [],
             "labels": [], "sources": sources(stats, f"{short_path(path)} as committed", in_memory=False)}
