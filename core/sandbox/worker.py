@@ -19,10 +19,10 @@ stdout/stderr to a pipe the worker drains up to a bound, sets resource limits, r
 a fresh globals dict and reports through the result pipe only when the whole program ran to its
 end. The worker enforces the wall-clock timeout. Once the child's last record is in (or it
 exited), the worker kills every process of the sandbox (kill(-1) in its PID namespace or as
-its own uid; otherwise every descendant), waits for the child to be gone, answers, and only
-then wipes the private temp directories, while the pool reads the answer (the pool sends the
-next request ahead, so the worker never waits for it); a worker that could not wipe answers
-its next request "unrun" and is replaced.
+its own uid; otherwise every descendant), answers, and then reaps them and wipes the private
+temp directories while the pool reads the answer (the pool sends the next request ahead, so
+the worker never waits for it); a worker that could not wipe answers its next request "unrun"
+and is replaced.
 
 Protocol on stdin/stdout: 4-byte big-endian length + JSON; requests are answered in order, one
 reply each.
@@ -670,8 +670,11 @@ class _Child:
                     out_total += len(chunk)
                     if len(out_keep) < limits["output_kb"] * 1024:
                         out_keep += chunk
-            if res_r not in open_fds and _has_last_record(res_buf):
-                break  # the verdict is known: the worker kills the child rather than wait for its exit
+            if _has_last_record(res_buf):
+                # The verdict is known (a record is one write, never split): the worker kills the
+                # child rather than wait for its exit. A sample writing a last record of its own
+                # only fails itself; one that closes the pipe without one is followed to its exit.
+                break
         duration = time.monotonic() - started
         for fd in (res_r, out_r):  # what the child wrote before it ended is already in the pipe
             os.set_blocking(fd, False)
@@ -722,9 +725,10 @@ def _compiled(program):
 
 
 def _run_sample(req, cfg, scratch, workdir):
-    """One sample: its verdict is sent as soon as it is known and its processes are gone; the
-    clean-up and wipe that follow overlap with the pool's handling of the reply. Returns False
-    when something the sample left could not be removed (this worker must not serve another)."""
+    """One sample: its verdict is sent as soon as it is known and its processes are killed; the
+    reaping and wiping that follow overlap with the pool's handling of the reply, and end before
+    the next sample starts. Returns False when something the sample left could not be removed
+    (this worker must not serve another)."""
     timeout = float(req["timeout"])
     program, compile_error = _compiled(req["program"])
     if compile_error is not None:
@@ -735,11 +739,9 @@ def _run_sample(req, cfg, scratch, workdir):
     del program
     res, status, timed_out, duration, output, out_total = child.run(timeout)
     _kill_all(cfg)  # the child and everything it started: nothing of the sample runs past its verdict
-    # Waiting for the child to be gone before touching memory again spares the copies its exit
-    # would otherwise make us pay (answering earlier was measured no faster).
-    child.reap()
     _send(cfg["reply_fd"], _verdict(res, status, timed_out, timeout, duration, output, out_total,
                                     req.get("checks") or []))
+    child.reap()  # while the pool reads the verdict; nothing of the sample outlives this
     _kill_leftovers(cfg)
     return _wipe(scratch, workdir, cfg.get("protected", ()))
 
