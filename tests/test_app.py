@@ -12,18 +12,9 @@ from core.views.access import AccessDenied, policy, require_launch
 from core.base.errors import ModelSpecError, RunStoreError
 from core.base.store import RunDir
 from tests.test_evaluate import cli, write_samples
+from tests.screens import loopback_each_test, page  # noqa: F401 (autouse fixture)
 
 PAGES = ["overview", "runs", "accuracy", "significance", "efficiency", "training", "health", "tasks", "report"]
-
-
-@pytest.fixture(autouse=True)
-def loopback_address():
-    """These screens run as on a developer's machine: bound explicitly to loopback (no sign-in)."""
-    from streamlit import config
-    before = config.get_option("server.address")
-    config.set_option("server.address", "127.0.0.1")
-    yield
-    config.set_option("server.address", before)
 
 
 @pytest.fixture(scope="module")
@@ -41,20 +32,15 @@ def store(tmp_path_factory, mbpp_path):
     return d
 
 
-def page(name, store, monkeypatch):
-    monkeypatch.setenv("HRM_GATE_STORE", str(store))
-    return AppTest.from_file(f"../app_pages/{name}.py", default_timeout=60)
-
-
 @pytest.mark.parametrize("name", PAGES)
 def test_every_page_renders(name, store, monkeypatch):
-    at = page(name, store, monkeypatch).run()
+    at = page(name, store, monkeypatch, timeout=60).run()
     assert not at.exception, at.exception
     assert at.title[0].value
 
 
 def test_runs_page_values_match_core(store, monkeypatch):
-    at = page("runs", store, monkeypatch).run()
+    at = page("runs", store, monkeypatch, timeout=60).run()
     table = at.dataframe[0].value
     expected = dashboard.runs_table(store)
     assert list(table["run"]) == [r["run"] for r in expected] == ["empty", "oracle", "train"]
@@ -65,7 +51,7 @@ def test_runs_page_values_match_core(store, monkeypatch):
 
 def test_significance_page_matches_gate(store, monkeypatch):
     before = store_files(store)
-    at = page("significance", store, monkeypatch).run()
+    at = page("significance", store, monkeypatch, timeout=60).run()
     at.selectbox[0].set_value("oracle")
     at.selectbox[1].set_value("empty")
     at.number_input[0].set_value(2000)
@@ -89,14 +75,14 @@ def test_significance_page_matches_gate(store, monkeypatch):
 
 
 def test_accuracy_page_matches_core(store, monkeypatch):
-    at = page("accuracy", store, monkeypatch).run()
+    at = page("accuracy", store, monkeypatch, timeout=60).run()
     table = at.dataframe[0].value
     expected = [r for run in dashboard.eval_runs(store) for r in dashboard.pass_at_k_with_ci(run)]
     assert list(table["value"]) == [r["value"] for r in expected]
 
 
 def test_tasks_page_discordant_filter(store, monkeypatch):
-    at = page("tasks", store, monkeypatch).run()
+    at = page("tasks", store, monkeypatch, timeout=60).run()
     at.selectbox[0].set_value("oracle")
     at.selectbox[1].set_value("empty")
     at.selectbox[2].set_value("discordant: A only").run()
@@ -111,7 +97,7 @@ def store_files(store):
 
 def test_report_page_builds_a_pdf_without_writing_to_the_store(store, monkeypatch):
     before = store_files(store)
-    at = page("report", store, monkeypatch).run()
+    at = page("report", store, monkeypatch, timeout=60).run()
     at.selectbox[0].set_value("oracle")
     at.selectbox[1].set_value("empty")
     at.button[0].click().run()
@@ -126,7 +112,7 @@ def test_report_page_builds_a_pdf_without_writing_to_the_store(store, monkeypatc
 def test_hosted_mode_without_sign_in_hides_and_refuses(store, monkeypatch):
     monkeypatch.setenv("HRM_GATE_HOSTED", "1")
     monkeypatch.setenv("HRM_GATE_ACCESS_TOKEN", "team-token-long-enough-123")
-    at = page("runs", store, monkeypatch).run()
+    at = page("runs", store, monkeypatch, timeout=60).run()
     assert not at.exception
     assert not any(b.label in ("Launch", "Cancel", "Run a quick validation") for b in at.button)
     assert any("Sign in to launch" in c.value for c in at.caption)
@@ -185,7 +171,7 @@ def test_a_broken_run_directory_is_one_unreadable_row(store, monkeypatch):
     bad["garbled"] = ""
     try:
         for name in PAGES:
-            at = page(name, store, monkeypatch).run()
+            at = page(name, store, monkeypatch, timeout=60).run()
             assert not at.exception, (name, at.exception)
             if name == "tasks":
                 at.selectbox[0].set_value("garbled")
@@ -205,14 +191,14 @@ def test_anonymous_visitors_cause_no_write_and_no_heavy_test(store, monkeypatch)
     config.set_option("server.address", None)  # unset: Streamlit listens on every interface: hosted
     monkeypatch.setenv("HRM_GATE_ACCESS_TOKEN", "team-token-long-enough-123")
     before = store_files(store)
-    at = page("report", store, monkeypatch).run()
+    at = page("report", store, monkeypatch, timeout=60).run()
     assert not at.exception and not any(b.label == "Build the PDF" for b in at.button)
-    at = page("significance", store, monkeypatch).run()
+    at = page("significance", store, monkeypatch, timeout=60).run()
     assert not at.exception
     resamples = at.number_input[0]
     assert resamples.disabled and resamples.value == 2000
     assert at.session_state["gate_result"][2]["resamples"] == 2000
-    at = page("runs", store, monkeypatch).run()
+    at = page("runs", store, monkeypatch, timeout=60).run()
     assert not at.exception and not any(b.label in ("Launch", "Cancel") for b in at.button)
     assert store_files(store) == before
 
@@ -350,7 +336,7 @@ def test_reduced_isolation_is_shown_on_runs_and_accuracy(store, tmp_path, monkey
     RunDir(local / "empty").update_manifest(sandbox={"namespace_error": "[Errno 1] unshare: Operation not permitted",
                                                      "user": "uid 10001 (the caller's own: run as root for a separate uid)"})
     for name in ("runs", "accuracy"):
-        at = page(name, local, monkeypatch).run()
+        at = page(name, local, monkeypatch, timeout=60).run()
         warnings = [w.value for w in at.warning]
         assert any(w.startswith("empty: its samples ran with reduced isolation: no namespaces") for w in warnings), warnings
         if __import__("os").geteuid() == 0:

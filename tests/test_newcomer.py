@@ -6,27 +6,12 @@ import time
 from datetime import datetime, timezone
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from core.tasks.data import load_dataset
 from core.views import dashboard, jobs
 from core.views.fmt import pct
 from tests.test_evaluate import cli, write_samples
-
-
-@pytest.fixture(autouse=True, scope="module")
-def loopback_address():
-    """These screens run as on a developer's machine: bound explicitly to loopback (no sign-in)."""
-    from streamlit import config
-    before = config.get_option("server.address")
-    config.set_option("server.address", "127.0.0.1")
-    yield
-    config.set_option("server.address", before)
-
-
-def app(name, store, monkeypatch):
-    monkeypatch.setenv("HRM_GATE_STORE", str(store))
-    return AppTest.from_file(f"../app_pages/{name}.py", default_timeout=120)
+from tests.screens import loopback_address, page as app  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture(scope="module")

@@ -18,15 +18,7 @@ from core.views import overview
 from core.views.dashboard import stats_rows
 from core.views.fmt import pct
 from tests.test_two_run import scored
-
-
-@pytest.fixture(autouse=True, scope="module")
-def loopback_address():
-    from streamlit import config
-    before = config.get_option("server.address")
-    config.set_option("server.address", "127.0.0.1")
-    yield
-    config.set_option("server.address", before)
+from tests.screens import loopback_address  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture(scope="module")
