@@ -104,6 +104,19 @@ def test_killing_the_worker_or_group_costs_only_that_sample():
     assert all(out[f"after{i}"].passed for i in range(6))
 
 
+def test_a_worker_that_dies_while_idle_is_replaced():
+    """Workers stay watched between samples: one that dies with nothing to do (killed from outside
+    here) is replaced, and the run goes on."""
+    programs = {"slow": "import time\ntime.sleep(1.5)\nassert 1 + 1 == 2\n", "quick": "assert 1 + 1 == 2\n"}
+    with SandboxPool(2, Limits(timeout_s=10)) as pool:
+        jobs = iter([Job("quick", programs["quick"]), Job("slow", programs["slow"])])
+        idle = pool._workers[0]
+        threading.Timer(0.5, os.kill, (idle.proc.pid, signal.SIGKILL)).start()  # "quick" is done by then
+        out = dict(pool.run(jobs))
+        assert pool._workers[0] is not idle or pool._workers[1] is not idle
+    assert out["quick"].passed and out["slow"].passed, out
+
+
 def test_jobs_queued_behind_a_worker_that_dies_run_on_its_replacement():
     """The pool sends each worker its next job ahead of time; when a worker dies (killed from
     outside here), the sample it was running fails and the ones queued behind it run on the new one."""

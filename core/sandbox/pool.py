@@ -378,11 +378,14 @@ class SandboxPool:
 
         try:
             while True:
-                for w in self._workers:
-                    while len(w.queue) < QUEUE_DEPTH:
+                # every idle worker gets a job before any worker gets a second one
+                for depth in range(1, QUEUE_DEPTH + 1):
+                    for w in self._workers:
+                        if len(w.queue) >= depth:
+                            continue
                         if held is not None:
                             if w.queue:
-                                break
+                                continue
                             (job, frame), held = held, None
                         else:
                             job = retry.popleft() if retry else None if exhausted else next(pending, None)
@@ -392,7 +395,7 @@ class SandboxPool:
                             frame = w.request(job, self.limits)
                             if w.queue and len(frame) > QUEUE_AHEAD_MAX_BYTES:
                                 held = (job, frame)
-                                break
+                                continue
                         w.submit(job, frame, self.limits)
                 busy = [w for w in self._workers if w.queue]
                 if not busy:
@@ -404,10 +407,12 @@ class SandboxPool:
                     if w.proc.stdout.fileno() != key.fd:
                         continue  # replaced while an earlier event of this round was handled
                     chunk = os.read(key.fd, 65536)
-                    if not chunk:
-                        job, *left = replace(slot)
-                        retry.extendleft(reversed(left))
-                        yield job.key, Outcome("failed", "the sample killed its sandbox worker", self._ran_for(w))
+                    if not chunk:  # the worker died: its running sample fails, the ones behind it go on
+                        left = replace(slot)
+                        if left:
+                            retry.extendleft(reversed(left[1:]))
+                            yield left[0].key, Outcome("failed", "the sample killed its sandbox worker",
+                                                       self._ran_for(w))
                         continue
                     w.buf += chunk
                     while w.queue and (reply := w.take_frame()) is not None:
