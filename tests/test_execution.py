@@ -104,6 +104,29 @@ def test_killing_the_worker_or_group_costs_only_that_sample():
     assert all(out[f"after{i}"].passed for i in range(6))
 
 
+def test_scratch_directories_of_dead_pools_are_removed(tmp_path, monkeypatch):
+    """Before: a run killed with SIGKILL left its /tmp/hrm-gate-sandbox-* directory for good (about
+    a hundred had piled up on a developer's machine)."""
+    import subprocess
+    import tempfile
+    from core.sandbox.pool import TMP_PREFIX
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    alive = subprocess.Popen(["sleep", "30"])
+    try:
+        stale, live, other = (tmp_path / f"{TMP_PREFIX}{gone.pid}-abc", tmp_path / f"{TMP_PREFIX}{alive.pid}-def",
+                              tmp_path / f"{TMP_PREFIX}oldname")
+        for d in (stale, live, other):
+            (d / "w0").mkdir(parents=True)
+        with SandboxPool(1, Limits()) as pool:
+            assert Path(pool._tmp.name).name.startswith(f"{TMP_PREFIX}{os.getpid()}-")
+        assert not stale.exists() and live.exists() and other.exists()
+    finally:
+        alive.kill()
+        alive.wait()
+
+
 def test_a_worker_that_dies_while_idle_is_replaced():
     """Workers stay watched between samples: one that dies with nothing to do (killed from outside
     here) is replaced, and the run goes on."""
@@ -115,6 +138,18 @@ def test_a_worker_that_dies_while_idle_is_replaced():
         out = dict(pool.run(jobs))
         assert pool._workers[0] is not idle or pool._workers[1] is not idle
     assert out["quick"].passed and out["slow"].passed, out
+
+
+def test_a_worker_that_died_between_runs_is_replaced_before_the_next():
+    """Before: the next run's first sample on it failed as 'the sample killed its sandbox worker'."""
+    with SandboxPool(1, Limits(timeout_s=10)) as pool:
+        assert dict(pool.run([Job("first", "assert 1 + 1 == 2\n")]))["first"].passed
+        dead = pool._workers[0]
+        os.kill(dead.proc.pid, signal.SIGKILL)
+        dead.proc.wait()
+        out = dict(pool.run([Job("second", "assert 1 + 1 == 2\n")]))
+        assert pool._workers[0] is not dead
+    assert out["second"].passed, out
 
 
 def test_jobs_queued_behind_a_worker_that_dies_run_on_its_replacement():

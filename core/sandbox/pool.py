@@ -17,7 +17,9 @@ import collections
 import json
 import logging
 import os
+import select
 import selectors
+import shutil
 import signal
 import socket
 import struct
@@ -41,6 +43,7 @@ UID_BASE = 1_000_000_000
 MAX_WORKERS = 16
 UID_SPAN = (1 << 22) * MAX_WORKERS
 OUTER_GRACE_S = 5.0
+TMP_PREFIX = "hrm-gate-sandbox-"  # + the owning process's pid + "-": see _remove_stale_tmp_dirs
 # Jobs sent to a worker ahead of its answers, so that it never waits for us between samples;
 # larger requests wait until the worker is idle (a full pipe would stall the pool).
 QUEUE_DEPTH = 2
@@ -149,6 +152,18 @@ def sweep_stale_sandboxes() -> int:
         return owner != os.getpid() and not os.path.exists(f"/proc/{owner}")
 
     return kill_uids(stale)
+
+
+def _remove_stale_tmp_dirs() -> int:
+    """Remove the scratch directories of pools whose process is gone (a run killed with SIGKILL
+    never cleans up): their names carry the owner's pid. Returns how many were removed."""
+    removed = 0
+    for path in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*-*"):
+        owner = path.name[len(TMP_PREFIX):].split("-", 1)[0]
+        if owner.isdigit() and int(owner) != os.getpid() and not os.path.exists(f"/proc/{owner}"):
+            shutil.rmtree(path, ignore_errors=True)
+            removed += not path.exists()
+    return removed
 
 
 class _BrokeredProcess:
@@ -305,7 +320,8 @@ class SandboxPool:
         swept = sweep_stale_sandboxes()
         if swept:
             log.warning("killed %d sandbox processes left over by a run that died", swept)
-        self._tmp = tempfile.TemporaryDirectory(prefix="hrm-gate-sandbox-")
+        _remove_stale_tmp_dirs()
+        self._tmp = tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-")
         os.chmod(self._tmp.name, 0o711)
         self._workers: list[_Worker] = []
         self._isolation: dict | None = None
@@ -358,6 +374,7 @@ class SandboxPool:
     def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Hashable, Outcome]]:
         """Yields (job.key, Outcome) as samples finish, in completion order."""
         self._wait_ready()
+        self._replace_the_dead()
         pending = iter(jobs)
         retry: collections.deque[Job] = collections.deque()  # taken back from a replaced worker: first out
         held: tuple[Job, bytes] | None = None  # too large to queue behind another job: for an idle worker
@@ -431,6 +448,24 @@ class SandboxPool:
                                                "stopped or starved it) and was killed", self._ran_for(w))
         finally:
             sel.close()
+
+    def _replace_the_dead(self) -> None:
+        """A worker that died between runs (killed from outside, say) is replaced before it is given
+        a job, so that no sample is blamed for it."""
+        by_fd = {w.proc.stdout.fileno(): slot for slot, w in enumerate(self._workers)}
+        ready, _, _ = select.select(list(by_fd), [], [], 0)
+        for fd, slot in by_fd.items():
+            w = self._workers[slot]
+            closed = False
+            if fd in ready:
+                chunk = os.read(fd, 65536)
+                closed = not chunk
+                w.buf += chunk  # data is not expected from an idle worker: kept for the frame reader all the same
+            # its end of the pipe closed, or (a worker we started) its outer process gone: the worker
+            # inside follows that one (parent-death signal)
+            if closed or getattr(w.proc, "poll", lambda: None)() is not None:
+                w.kill()
+                self._workers[slot] = self._spawn(slot)
 
     def _ran_for(self, dead: _Worker) -> float:
         return round(self.limits.timeout_s + OUTER_GRACE_S - max(0.0, dead.deadline - time.monotonic()), 4)
