@@ -31,6 +31,29 @@ def test_offline_run_round_trip(tmp_path, monkeypatch):
     assert any(k.startswith("per_task") for row in data["history"] for k in row)  # the per-task table
 
 
+def test_a_run_file_read_while_it_is_written_yields_whole_records_only(tmp_path, monkeypatch):
+    """Before: waiting for W&B's exit record, a file caught mid-record gave a truncated last payload and
+    the pipeline died on 'Wire format was corrupt' (seen once under load in the test suite)."""
+    from wandb.proto import wandb_internal_pb2
+
+    from core.publish.tracking import _wandb_records
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    run = RunDir(tmp_path / "run")
+    run.claim({"kind": "eval"}, {"kind": "eval", "model": "oracle"})
+    atomic_write_json(run.file("run_summary.json"), {"model": "oracle", "pass_at_k": {"1": 1.0}, "n_tasks": 1})
+    log_run(run.path, "auto")
+    whole = offline_files(run.path)[0].read_bytes()
+    complete = list(_wandb_records(offline_files(run.path)[0]))
+    partial = tmp_path / "partial.wandb"
+    for cut in range(len(whole) // 3, len(whole), max(1, len(whole) // 97)):
+        partial.write_bytes(whole[:cut])
+        got = list(_wandb_records(partial))
+        assert got == complete[:len(got)], cut  # a prefix of the whole file's records, none cut short
+        for payload in got:
+            wandb_internal_pb2.Record().ParseFromString(payload)
+
+
 def test_disabled_means_nothing_written(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "disabled")
     run = RunDir(tmp_path / "r")

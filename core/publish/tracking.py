@@ -290,6 +290,8 @@ def _wandb_records(path: Path):
         if kind == 0:  # zero padding up to the end of the block
             pos += left
             continue
+        if pos + 7 + length > len(data):
+            break  # the writer (another process) is mid-record: what follows is not there yet
         chunk = data[pos + 7:pos + 7 + length]
         pos += 7 + length
         if kind == 1:  # full
