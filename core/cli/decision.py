@@ -208,7 +208,7 @@ def _cmd_report(args) -> int:
 
 
 def _add_pipeline(sub) -> None:
-    p = sub.add_parser("pipeline", help="the whole gate in one command: train? -> eval x2 -> bench -> collect -> stats "
+    p = sub.add_parser("pipeline", help="the whole gate in one command: train? -> eval (greedy pair, sampled pair) -> bench -> collect -> stats "
                                         "-> gate -> W&B -> PDF -> alerts; finished steps are skipped",
                        description="Runs the steps of pipeline.toml in order, skipping each one whose output is already "
                                    "in the pipeline's out_dir (so the same command resumes after a crash and does "

@@ -1,1 +1,1 @@
-"""The whole gate as one resumable command: train -> eval x2 -> bench -> decide -> publish."""
+"""The whole gate as one resumable command: train -> eval (a greedy and a sampled pair) -> bench -> decide -> publish."""
